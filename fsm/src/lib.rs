@@ -1,0 +1,44 @@
+//! The pg_auto_failover 2.0 group state machine, as pure Rust.
+//!
+//! This crate owns every decision the monitor takes: which state each node of a group must be
+//! in ([`rules::proceed`], run on every heartbeat), what the SQL API calls change ([`api`],
+//! [`register`]), how a new primary is elected among several standbys ([`election`]), when a
+//! node counts as healthy ([`health`]), and how the monitor's background probe classifies a
+//! node's answer ([`probe`]). It also lists, as data, every (current, assigned) state pair the
+//! monitor can produce ([`edges`]), for the keeper to prove it can execute each one.
+//!
+//! There is no I/O here: callers load a [`Group`] snapshot, call a function, and apply the
+//! returned [`Effect`]s. Time is an input ([`Clock`]).
+
+pub mod api;
+pub mod edges;
+pub mod election;
+mod error;
+pub mod group;
+pub mod health;
+mod model;
+pub mod probe;
+pub mod register;
+pub mod report;
+pub mod rules;
+mod state;
+
+#[cfg(test)]
+mod testing;
+
+#[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
+mod scenarios;
+
+#[cfg(test)]
+mod sim;
+
+pub use error::{ErrorClass, FsmError};
+pub use group::{Effect, Group};
+pub use model::{
+    Clock, Formation, FormationKind, Health, InvalidLsnError, Lsn, Node, NodeId, Settings,
+    SyncState, Timestamp, UnknownSyncStateError,
+};
+pub use state::{ReplicationState, UnknownStateError};

@@ -1,0 +1,220 @@
+//! Where a registering node goes and which state it starts in (`register_node` in 2.0).
+//!
+//! Only plain Postgres formations are supported: every node joins group 0. The first node with
+//! a non-zero candidate priority becomes `single`; later nodes are standbys (`wait_standby`).
+
+use crate::group::{Group, MAX_USER_CANDIDATE_PRIORITY};
+use crate::model::{Formation, FormationKind};
+use crate::{FsmError, ReplicationState as S};
+
+/// A `register_node()` call, validated field by field by [`plan`].
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// `node_host`.
+    pub host: String,
+    /// `node_port`.
+    pub port: i32,
+    /// `dbname`.
+    pub dbname: String,
+    /// `desired_group_id` (-1: let the monitor choose).
+    pub desired_group_id: i32,
+    /// `initial_group_role`: `init` lets the monitor choose, anything else must match.
+    pub initial_state: S,
+    /// `node_kind`: standalone, coordinator or worker.
+    pub node_kind: String,
+    /// `candidate_priority`.
+    pub candidate_priority: i32,
+}
+
+/// What registering the node changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The group the node joins.
+    pub group_id: i32,
+    /// Its first goal state.
+    pub goal: S,
+    /// The formation's kind changes to this (first node of an empty formation).
+    pub set_kind: Option<FormationKind>,
+    /// The formation's dbname changes to this (first node of an empty formation).
+    pub set_dbname: Option<String>,
+}
+
+/// Decides group and initial state for a new node. `formation_node_count` counts every node of
+/// the formation; `group` holds group 0 as it is before the node joins.
+pub fn plan(
+    formation: &Formation,
+    formation_node_count: usize,
+    group: &Group,
+    request: &Registration,
+) -> Result<Plan, FsmError> {
+    let endpoint = format!("{}:{}", request.host, request.port);
+    if request.host.trim().is_empty() {
+        return Err(FsmError::invalid(
+            "node_host must not be empty: give the host name or IP address other nodes and the \
+             monitor use to reach this node",
+        ));
+    }
+    if !(1..=65535).contains(&request.port) {
+        return Err(FsmError::invalid(format!(
+            "invalid node_port {}: expected a TCP port between 1 and 65535",
+            request.port
+        )));
+    }
+    if !(0..=MAX_USER_CANDIDATE_PRIORITY).contains(&request.candidate_priority) {
+        return Err(FsmError::invalid(format!(
+            "invalid value for candidate_priority \"{}\": expected an integer value between 0 \
+             and {MAX_USER_CANDIDATE_PRIORITY}",
+            request.candidate_priority
+        )));
+    }
+    let kind = match request.node_kind.as_str() {
+        "" | "unknown" | "standalone" => FormationKind::Pgsql,
+        "coordinator" | "worker" => {
+            return Err(FsmError::NotSupported(format!(
+                "node {endpoint} of kind \"{}\" can not be registered: Citus formations are not \
+                 supported by this monitor",
+                request.node_kind
+            )));
+        }
+        other => {
+            return Err(FsmError::invalid(format!(
+                "unknown node kind \"{other}\": expected standalone, coordinator or worker"
+            )));
+        }
+    };
+    if request.desired_group_id > 0 {
+        return Err(FsmError::invalid(format!(
+            "node {endpoint} can not be registered in group {} in formation \"{}\" of type \
+             pgsql: in a pgsql formation there can be only one group, with groupId 0",
+            request.desired_group_id, formation.id
+        )));
+    }
+
+    let empty_formation = formation_node_count == 0;
+    let set_kind = if formation.kind != kind {
+        if !empty_formation {
+            return Err(FsmError::not_ready(
+                format!(
+                    "node {endpoint} of kind \"{}\" can not be registered in formation \"{}\" of \
+                     kind \"{}\"",
+                    request.node_kind,
+                    formation.id,
+                    formation.kind.as_str()
+                ),
+                None,
+            ));
+        }
+        Some(kind)
+    } else {
+        None
+    };
+    let set_dbname = if formation.dbname != request.dbname {
+        if !empty_formation {
+            return Err(FsmError::not_ready(
+                format!(
+                    "node {endpoint} with dbname \"{}\" can not be registered in formation \
+                     \"{}\" which expects dbname \"{}\"",
+                    request.dbname, formation.id, formation.dbname
+                ),
+                Some("Use the formation's dbname, or another formation."),
+            ));
+        }
+        Some(request.dbname.clone())
+    } else {
+        None
+    };
+
+    let goal = initial_state(formation, group, request, &endpoint)?;
+    if request.initial_state != S::Init && request.initial_state != goal {
+        return Err(FsmError::not_ready(
+            format!(
+                "node {endpoint} can not be registered in state {}, it should be in state {goal}",
+                request.initial_state
+            ),
+            None,
+        ));
+    }
+    Ok(Plan {
+        group_id: 0,
+        goal,
+        set_kind,
+        set_dbname,
+    })
+}
+
+fn initial_state(
+    formation: &Formation,
+    group: &Group,
+    request: &Registration,
+    endpoint: &str,
+) -> Result<S, FsmError> {
+    if group.member_count() == 0 {
+        if request.candidate_priority > 0 {
+            return Ok(S::Single);
+        }
+        return Err(FsmError::invalid(format!(
+            "node {endpoint} can not be the first node of group 0 in formation \"{}\" with \
+             candidate priority 0: the first node becomes the primary",
+            formation.id
+        )));
+    }
+    if !formation.opt_secondary {
+        return Err(FsmError::not_ready(
+            format!(
+                "Formation \"{}\" does not allow secondary nodes",
+                formation.id
+            ),
+            Some("use pg_autoctl enable secondary"),
+        ));
+    }
+    if group.writable_member().is_some() || group.candidate_being_promoted().is_some() {
+        return Ok(S::WaitStandby);
+    }
+    // Only priority-0 nodes are left, waiting in report_lsn: the newcomer can copy from them
+    // and become a candidate.
+    let upstream = group
+        .members()
+        .any(|n| n.candidate_priority == 0 && n.is_converged(S::ReportLsn));
+    if upstream {
+        return Ok(S::ReportLsn);
+    }
+    Err(FsmError::RetryLater {
+        message: format!(
+            "couldn't find the primary node in formation \"{}\", group {}",
+            formation.id, group.group_id
+        ),
+        hint: Some("Retry registering in a moment".to_string()),
+    })
+}
+
+/// After a standby joined: the second quorum standby turns `number_sync_standbys` from 0 to 1,
+/// so that losing one standby no longer stops writes. Returns whether it changed.
+pub fn adjust_number_sync_standbys(group: &mut Group, new_node: crate::NodeId) -> bool {
+    if group.formation.number_sync_standbys != 0
+        || group.get(new_node).map(|n| n.goal) != Some(S::WaitStandby)
+    {
+        return false;
+    }
+    let Some(primary) = group.writable_member() else {
+        return false;
+    };
+    let quorum_standbys = group
+        .other_ids(primary)
+        .iter()
+        .filter_map(|id| group.get(*id))
+        .filter(|n| n.replication_quorum)
+        .count();
+    let total = group.other_ids(primary).len();
+    if quorum_standbys == 2 {
+        group.set_number_sync_standbys(
+            1,
+            format!(
+                "Setting number_sync_standbys to 1 for formation {} now that we have \
+                 {quorum_standbys}/{total} standby nodes set with replication-quorum.",
+                group.formation.id
+            ),
+        );
+        return true;
+    }
+    false
+}
