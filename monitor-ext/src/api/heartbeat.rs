@@ -1,0 +1,147 @@
+//! `node_active()`: the heartbeat every keeper sends about once a second, and the entry point of
+//! the state machine.
+//!
+//! A heartbeat that changes nothing (same reported state, no decision) is the common case: it
+//! only rewrites the report columns of one row, and it commits without waiting for the WAL
+//! flush. Losing such a heartbeat in a monitor crash loses nothing: the keeper sends the next
+//! one a second later. Anything else (a new reported state, a goal change) commits durably.
+
+use fsm::report::Report;
+use fsm::rules;
+use fsm::{Lsn, SyncState};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use super::Decision;
+use crate::errors::{or_raise, raise, raise_fsm, sql_error};
+use crate::fmgr::{Args, Value, return_record, v1_function};
+use crate::store;
+
+v1_function!(pg_finfo_pgaf_node_active);
+
+/// `pgautofailover.node_active(formation_id, node_id, group_id, current_group_role,
+/// current_pg_is_running, current_tli, current_lsn, current_rep_state)`.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: Postgres passes a valid fcinfo
+    let args = unsafe { Args::new(fcinfo, "node_active") };
+    let formation_id = args.text(0, "formation_id");
+    let node_id = args.i64(1, "node_id");
+    let group_id = args.i32(2, "group_id");
+    let tli = args.i32(5, "current_tli");
+    if tli < 0 {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid current_tli {tli}: a timeline is a positive number, 0 if unknown"),
+            None,
+        ));
+    }
+    let sync_state: SyncState = match args.text(7, "current_rep_state").parse() {
+        Ok(s) => s,
+        Err(e) => raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            e.to_string(),
+            None,
+        )),
+    };
+    let report = Report {
+        state: args.state(3, "current_group_role"),
+        pg_is_running: args.bool(4, "current_pg_is_running"),
+        tli,
+        lsn: Lsn(args.lsn(6, "current_lsn")),
+        sync_state,
+    };
+
+    // A transaction that wrote before us is not ours to make asynchronous.
+    let had_writes = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+
+    let formation = store::formation_or_raise(&formation_id);
+    let mut decision = Decision::load(formation.clone(), group_id);
+    if decision.group.get(node_id).is_none() {
+        // Not in the group the keeper named: say why, or follow the node to its real group.
+        match store::node_by_id(node_id) {
+            None => raise(sql_error(
+                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                format!("couldn't find node with nodeid {node_id}"),
+                Some("The node was removed from the monitor: register it again.".to_string()),
+            )),
+            Some((_, other)) if other != formation_id => raise(sql_error(
+                PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
+                format!("node {node_id} does not belong to formation {formation_id}"),
+                Some(format!("It belongs to formation \"{other}\".")),
+            )),
+            Some((node, _)) => decision = Decision::load_locked(formation, node.group_id),
+        }
+    }
+
+    let changed = decision.group.report(node_id, &report);
+    let Some(node) = decision.group.get(node_id).cloned() else {
+        raise_fsm(&fsm::FsmError::NodeNotFound { node_id });
+    };
+    store::save_report(&node);
+    if changed {
+        let description = if node.goal == fsm::ReplicationState::ReportLsn {
+            format!(
+                "New state is reported by {} with LSN {}: {}",
+                node.label(),
+                node.reported_lsn,
+                node.reported
+            )
+        } else {
+            format!(
+                "New state is reported by {}: \"{}\"",
+                node.label(),
+                node.reported
+            )
+        };
+        store::record_event(&decision.group.formation.id, &node, &description);
+    }
+    decision.mark_snapshot();
+    or_raise(rules::proceed(&mut decision.group, node_id));
+    let decided = decision.commit();
+
+    if !changed && !decided && !had_writes {
+        relax_commit();
+    }
+
+    let (goal, priority, quorum) = decision.group.get(node_id).map_or(
+        (
+            fsm::ReplicationState::Dropped,
+            node.candidate_priority,
+            node.replication_quorum,
+        ),
+        |n| (n.goal, n.candidate_priority, n.replication_quorum),
+    );
+    return_record(
+        &args,
+        &[
+            Value::I64(node_id),
+            Value::I32(node.group_id),
+            Value::State(goal),
+            Value::I32(priority),
+            Value::Bool(quorum),
+        ],
+    )
+}
+
+/// Commits this transaction without waiting for its WAL to be flushed, when it is a statement
+/// on its own (not inside BEGIN ... COMMIT, where later statements may need durability).
+fn relax_commit() {
+    // SAFETY: plain reads of transaction state, and a transaction-local GUC change (SET LOCAL)
+    unsafe {
+        if pg_sys::IsTransactionBlock() {
+            return;
+        }
+        pg_sys::set_config_option(
+            c"synchronous_commit".as_ptr(),
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_LOCAL,
+            true,
+            0,
+            false,
+        );
+    }
+}

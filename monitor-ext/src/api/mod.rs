@@ -1,0 +1,75 @@
+//! The SQL-callable functions of the monitor, one module per family.
+//!
+//! Each function reads its arguments, takes the locks, loads the group it decides for, asks the
+//! `fsm` crate for a decision, and writes the resulting effects. No decision is taken here.
+
+pub mod formations;
+pub mod heartbeat;
+pub mod operations;
+pub mod reading;
+pub mod registration;
+pub mod replication_settings;
+
+use fsm::{Clock, Effect, Formation, Group, Timestamp};
+use pgrx::pg_sys;
+
+use crate::locks::{self, Mode};
+use crate::{settings, store};
+
+/// The monitor's clock now: current time and the server's start time.
+pub fn clock() -> Clock {
+    // SAFETY: reading the current time and the postmaster start time has no preconditions
+    unsafe {
+        Clock {
+            now: Timestamp(pg_sys::GetCurrentTimestamp()),
+            monitor_start: Timestamp(pg_sys::PgStartTime),
+        }
+    }
+}
+
+/// A group loaded under its locks, ready for a decision.
+pub struct Decision {
+    /// The group; rules update it and record effects.
+    pub group: Group,
+    /// The group as loaded (after any report), to replay effects onto for event rows.
+    pub snapshot: Group,
+}
+
+impl Decision {
+    /// Locks the formation (shared) and the group (exclusive), then loads the group.
+    pub fn load(formation: Formation, group_id: i32) -> Decision {
+        locks::lock_formation(&formation.id, Mode::Shared);
+        Decision::load_locked(formation, group_id)
+    }
+
+    /// Loads the group; the caller holds the locks.
+    pub fn load_locked(formation: Formation, group_id: i32) -> Decision {
+        locks::lock_group(&formation.id, group_id, Mode::Exclusive);
+        let nodes = store::group_nodes(&formation.id, group_id);
+        let group = Group::new(
+            formation,
+            group_id,
+            nodes,
+            settings::fsm_settings(),
+            clock(),
+        );
+        Decision {
+            snapshot: group.clone(),
+            group,
+        }
+    }
+
+    /// Takes the current state as the starting point for event rows (after a report).
+    pub fn mark_snapshot(&mut self) {
+        self.snapshot = self.group.clone();
+    }
+
+    /// Writes the effects decided so far. Returns whether there were any.
+    pub fn commit(&mut self) -> bool {
+        let effects: Vec<Effect> = self.group.take_effects();
+        let now = self.group.health.clock.now;
+        store::apply_effects(&self.group.formation.id, &self.snapshot, &effects, now);
+        self.snapshot = self.group.clone();
+        !effects.is_empty()
+    }
+}

@@ -1,0 +1,242 @@
+//! `register_node()` and `update_node_metadata()`: nodes joining and renaming.
+
+use fsm::register::{self, Registration};
+use fsm::rules;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use super::Decision;
+use crate::errors::{or_raise, raise, sql_error};
+use crate::fmgr::{Args, Value, return_bool, return_record, v1_function};
+use crate::locks::{self, Mode};
+use crate::store::{self, NewNode};
+
+v1_function!(pg_finfo_pgaf_register_node);
+
+/// `pgautofailover.register_node(formation_id, node_host, node_port, dbname, node_name,
+/// sysidentifier, desired_node_id, desired_group_id, initial_group_role, node_kind,
+/// candidate_priority, replication_quorum, node_cluster)`.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: Postgres passes a valid fcinfo
+    let args = unsafe { Args::new(fcinfo, "register_node") };
+    let formation_id = args.text(0, "formation_id");
+    let host = args.text(1, "node_host");
+    let port = args.i32(2, "node_port");
+    let dbname = args.name(3, "dbname");
+    let name = args.text(4, "node_name");
+    let sysidentifier = args.i64(5, "sysidentifier");
+    let desired_node_id = args.i64(6, "desired_node_id");
+    let desired_group_id = args.i32(7, "desired_group_id");
+    let initial_state = args.state(8, "initial_group_role");
+    let node_kind = args.text(9, "node_kind");
+    let candidate_priority = args.i32(10, "candidate_priority");
+    let replication_quorum = args.bool(11, "replication_quorum");
+    let node_cluster = args.text(12, "node_cluster");
+
+    if node_cluster.is_empty() {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "node_cluster must not be empty: use 'default'".to_string(),
+            None,
+        ));
+    }
+    if desired_node_id != -1 && desired_node_id <= 0 {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid desired_node_id {desired_node_id}: a node id is positive, or -1"),
+            None,
+        ));
+    }
+
+    locks::lock_formation(&formation_id, Mode::Exclusive);
+    let mut formation = store::formation_or_raise(&formation_id);
+    let formation_count = store::formation_nodes(&formation_id).len();
+
+    if let Some((existing, other)) = store::node_by_host(&host, port) {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!(
+                "node {host}:{port} is already registered as {} in formation \"{other}\"",
+                existing.label()
+            ),
+            Some(
+                "Remove it first (pg_autoctl drop node), or register another host or port."
+                    .to_string(),
+            ),
+        ));
+    }
+    if !name.is_empty() && store::node_by_name(&formation_id, &name).is_some() {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!(
+                "a node named \"{name}\" is already registered in formation \"{formation_id}\""
+            ),
+            Some("Choose another --name.".to_string()),
+        ));
+    }
+    if desired_node_id > 0 && store::node_by_id(desired_node_id).is_some() {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!("node id {desired_node_id} is already in use"),
+            None,
+        ));
+    }
+
+    let mut decision = Decision::load_locked(formation.clone(), 0);
+    let plan = or_raise(register::plan(
+        &formation,
+        formation_count,
+        &decision.group,
+        &Registration {
+            host: host.clone(),
+            port,
+            dbname: dbname.clone(),
+            desired_group_id,
+            initial_state,
+            node_kind,
+            candidate_priority,
+        },
+    ));
+    if plan.set_kind.is_some() || plan.set_dbname.is_some() {
+        if let Some(kind) = plan.set_kind {
+            formation.kind = kind;
+        }
+        if let Some(dbname) = &plan.set_dbname {
+            formation.dbname = dbname.clone();
+        }
+        store::update_formation(&formation);
+        decision.group.formation = formation.clone();
+    }
+
+    let node_id = store::insert_node(&NewNode {
+        formation_id: &formation_id,
+        node_id: (desired_node_id > 0).then_some(desired_node_id),
+        group_id: plan.group_id,
+        name: (!name.is_empty()).then_some(name.as_str()),
+        host: &host,
+        port,
+        sysidentifier: (sysidentifier != 0).then_some(sysidentifier),
+        goal: plan.goal,
+        reported: initial_state,
+        candidate_priority,
+        replication_quorum,
+        node_cluster: &node_cluster,
+    });
+    let Some((node, _)) = store::node_by_id(node_id) else {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            format!("node {host}:{port} was inserted but cannot be read back"),
+            None,
+        ));
+    };
+    decision.group.insert(node.clone());
+    decision.mark_snapshot();
+    store::record_event(
+        &formation_id,
+        &node,
+        &format!(
+            "Registering {} to formation \"{formation_id}\" with replication quorum {} and \
+             candidate priority {} [{candidate_priority}]",
+            node.label(),
+            node.replication_quorum,
+            node.candidate_priority
+        ),
+    );
+
+    register::adjust_number_sync_standbys(&mut decision.group, node_id);
+    or_raise(rules::proceed(&mut decision.group, node_id));
+    decision.commit();
+
+    let (goal, priority, quorum) = decision.group.get(node_id).map_or(
+        (node.goal, node.candidate_priority, node.replication_quorum),
+        |n| (n.goal, n.candidate_priority, n.replication_quorum),
+    );
+    return_record(
+        &args,
+        &[
+            Value::I64(node_id),
+            Value::I32(node.group_id),
+            Value::State(goal),
+            Value::I32(priority),
+            Value::Bool(quorum),
+            Value::Text(node.name.clone()),
+        ],
+    )
+}
+
+v1_function!(pg_finfo_pgaf_update_node_metadata);
+
+/// `pgautofailover.update_node_metadata(node_id, node_name, node_host, node_port)`: NULL keeps
+/// the current value.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pgaf_update_node_metadata(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: Postgres passes a valid fcinfo
+    let args = unsafe { Args::new(fcinfo, "update_node_metadata") };
+    let node_id = args.i64(0, "node_id");
+    let Some((node, formation_id)) = store::node_by_id(node_id) else {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!("node {node_id} is not registered"),
+            None,
+        ));
+    };
+    locks::lock_formation(&formation_id, Mode::Shared);
+    locks::lock_group(&formation_id, node.group_id, Mode::Exclusive);
+
+    let name = args.opt_text(1).unwrap_or_else(|| node.name.clone());
+    let host = args.opt_text(2).unwrap_or_else(|| node.host.clone());
+    let port = args.opt_i32(3).unwrap_or(node.port);
+    if name.trim().is_empty() || host.trim().is_empty() {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "node_name and node_host must not be empty".to_string(),
+            None,
+        ));
+    }
+    if !(1..=65535).contains(&port) {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid node_port {port}: expected a TCP port between 1 and 65535"),
+            None,
+        ));
+    }
+    if (name.as_str(), host.as_str(), port) == (node.name.as_str(), node.host.as_str(), node.port) {
+        return return_bool(true);
+    }
+    if let Some((other, _)) = store::node_by_host(&host, port).filter(|(n, _)| n.id != node_id) {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!("{host}:{port} is already used by {}", other.label()),
+            None,
+        ));
+    }
+    if store::node_by_name(&formation_id, &name).is_some_and(|n| n.id != node_id) {
+        raise(sql_error(
+            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            format!(
+                "a node named \"{name}\" is already registered in formation \"{formation_id}\""
+            ),
+            None,
+        ));
+    }
+    store::update_metadata(node_id, &name, &host, port);
+    let mut updated = node.clone();
+    updated.name = name;
+    updated.host = host;
+    updated.port = port;
+    store::record_event(
+        &formation_id,
+        &updated,
+        &format!(
+            "Updating node metadata of {} to {}",
+            node.label(),
+            updated.label()
+        ),
+    );
+    return_bool(true)
+}

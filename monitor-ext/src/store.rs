@@ -1,0 +1,628 @@
+//! Reading and writing the monitor's tables through SPI.
+//!
+//! Every query is prepared once per backend and kept, so a heartbeat costs a few plan
+//! executions and no parsing. Rows become [`fsm::Node`] / [`fsm::Formation`] values; decisions
+//! come back as [`fsm::Effect`]s which [`apply_effects`] writes, each with its event row and its
+//! `state` / `log` notifications.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use fsm::{
+    Effect, Formation, FormationKind, Health, Lsn, Node, NodeId, ReplicationState, SyncState,
+    Timestamp,
+};
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::pg_sys::{self, BuiltinOid, PgOid};
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData};
+
+use crate::errors::{formation_not_found, spi_failed};
+
+thread_local! {
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// A kept plan for `sql`, prepared on first use.
+fn plan(
+    client: &SpiClient<'_>,
+    sql: &'static str,
+    types: &[BuiltinOid],
+) -> Rc<OwnedPreparedStatement> {
+    if let Some(plan) = PLANS.with(|p| p.borrow().get(sql).cloned()) {
+        return plan;
+    }
+    let oids: Vec<PgOid> = types.iter().map(|t| PgOid::BuiltIn(*t)).collect();
+    let prepared = match client.prepare_mut(sql, &oids) {
+        Ok(p) => Rc::new(p.keep()),
+        Err(e) => spi_failed("prepare a monitor query", e),
+    };
+    PLANS.with(|p| p.borrow_mut().insert(sql, prepared.clone()));
+    prepared
+}
+
+fn text(value: &str) -> DatumWithOid<'_> {
+    value.into()
+}
+
+fn timestamptz(value: Timestamp) -> DatumWithOid<'static> {
+    match TimestampWithTimeZone::try_from(value.0) {
+        Ok(ts) => ts.into(),
+        Err(_) => DatumWithOid::null::<TimestampWithTimeZone>(),
+    }
+}
+
+fn lsn(value: Lsn) -> DatumWithOid<'static> {
+    // SAFETY: pg_lsn is a by-value 64-bit integer, like int8
+    unsafe { DatumWithOid::new(value.0 as i64, pg_sys::Oid::from(BuiltinOid::PG_LSNOID)) }
+}
+
+const T: BuiltinOid = BuiltinOid::TEXTOID;
+const I4: BuiltinOid = BuiltinOid::INT4OID;
+const I8: BuiltinOid = BuiltinOid::INT8OID;
+const B: BuiltinOid = BuiltinOid::BOOLOID;
+const TS: BuiltinOid = BuiltinOid::TIMESTAMPTZOID;
+const LSN: BuiltinOid = BuiltinOid::PG_LSNOID;
+
+/// The columns [`row_to_node`] reads, in order.
+const NODE_COLUMNS: &str = "nodeid, nodename, nodehost, nodeport, groupid, goalstate::text, \
+     reportedstate::text, coalesce(reportedpgisrunning, true), \
+     coalesce(reportedrepstate, 'unknown'), reporttime, walreporttime, health, healthchecktime, \
+     statechangetime, reportedtli, (reportedlsn - '0/0')::int8, candidatepriority, \
+     replicationquorum, \
+     nodecluster, formationid";
+
+fn get<T: IntoDatum + FromDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> Option<T> {
+    row.get::<T>(i).ok().flatten()
+}
+
+fn get_ts(row: &SpiHeapTupleData<'_>, i: usize) -> Timestamp {
+    Timestamp(get::<TimestampWithTimeZone>(row, i).map_or(0, |t| t.into_inner()))
+}
+
+fn get_state(row: &SpiHeapTupleData<'_>, i: usize) -> ReplicationState {
+    get::<String>(row, i)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(ReplicationState::Unknown)
+}
+
+/// A node row read with [`NODE_COLUMNS`], and its formation id.
+fn row_to_node(row: &SpiHeapTupleData<'_>) -> (Node, String) {
+    let lsn = get::<i64>(row, 16).map_or(0, |v| v as u64);
+    let node = Node {
+        id: get::<i64>(row, 1).unwrap_or(0),
+        name: get::<String>(row, 2).unwrap_or_default(),
+        host: get::<String>(row, 3).unwrap_or_default(),
+        port: get::<i32>(row, 4).unwrap_or(0),
+        group_id: get::<i32>(row, 5).unwrap_or(0),
+        goal: get_state(row, 6),
+        reported: get_state(row, 7),
+        pg_is_running: get::<bool>(row, 8).unwrap_or(true),
+        sync_state: get::<String>(row, 9)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(SyncState::Unknown),
+        report_time: get_ts(row, 10),
+        wal_report_time: get_ts(row, 11),
+        health: Health::from_i32(get::<i32>(row, 12).unwrap_or(-1)),
+        health_check_time: get_ts(row, 13),
+        state_change_time: get_ts(row, 14),
+        reported_tli: get::<i32>(row, 15).unwrap_or(1),
+        reported_lsn: Lsn(lsn),
+        candidate_priority: get::<i32>(row, 17).unwrap_or(0),
+        replication_quorum: get::<bool>(row, 18).unwrap_or(true),
+        node_cluster: get::<String>(row, 19).unwrap_or_else(|| "default".to_string()),
+    };
+    (node, get::<String>(row, 20).unwrap_or_default())
+}
+
+fn select_nodes(
+    sql: &'static str,
+    types: &[BuiltinOid],
+    args: &[DatumWithOid<'_>],
+) -> Vec<(Node, String)> {
+    Spi::connect(|client| {
+        let plan = plan(client, sql, types);
+        let rows = match client.select(&*plan, None, args) {
+            Ok(rows) => rows,
+            Err(e) => spi_failed("read pgautofailover.node", e),
+        };
+        rows.map(|row| row_to_node(&row)).collect()
+    })
+}
+
+/// Every node of a group, including those being dropped, in id order.
+pub fn group_nodes(formation_id: &str, group_id: i32) -> Vec<Node> {
+    select_nodes(
+        const_format(
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+             WHERE formationid = $1 AND groupid = $2 ORDER BY nodeid",
+        ),
+        &[T, I4],
+        &[text(formation_id), group_id.into()],
+    )
+    .into_iter()
+    .map(|(node, _)| node)
+    .collect()
+}
+
+/// Every node of a formation, in (group, id) order.
+pub fn formation_nodes(formation_id: &str) -> Vec<Node> {
+    select_nodes(
+        const_format(
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+             WHERE formationid = $1 ORDER BY groupid, nodeid",
+        ),
+        &[T],
+        &[text(formation_id)],
+    )
+    .into_iter()
+    .map(|(node, _)| node)
+    .collect()
+}
+
+/// A node by id, with its formation id.
+pub fn node_by_id(node_id: NodeId) -> Option<(Node, String)> {
+    select_nodes(
+        const_format("SELECT {NODE_COLUMNS} FROM pgautofailover.node WHERE nodeid = $1"),
+        &[I8],
+        &[node_id.into()],
+    )
+    .into_iter()
+    .next()
+}
+
+/// A node by formation and name.
+pub fn node_by_name(formation_id: &str, name: &str) -> Option<Node> {
+    select_nodes(
+        const_format(
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+             WHERE formationid = $1 AND nodename = $2",
+        ),
+        &[T, T],
+        &[text(formation_id), text(name)],
+    )
+    .into_iter()
+    .next()
+    .map(|(node, _)| node)
+}
+
+/// A node by host and port, with its formation id.
+pub fn node_by_host(host: &str, port: i32) -> Option<(Node, String)> {
+    select_nodes(
+        const_format(
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+             WHERE nodehost = $1 AND nodeport = $2",
+        ),
+        &[T, I4],
+        &[text(host), port.into()],
+    )
+    .into_iter()
+    .next()
+}
+
+/// Every node of every formation with its formation id (for the health checks).
+pub fn all_nodes() -> Vec<(Node, String)> {
+    select_nodes(
+        const_format("SELECT {NODE_COLUMNS} FROM pgautofailover.node ORDER BY nodeid"),
+        &[],
+        &[],
+    )
+}
+
+/// `const_format("... {NODE_COLUMNS} ...")`: the query with the node columns spliced in,
+/// leaked once per distinct query so that it can key the plan cache.
+fn const_format(template: &'static str) -> &'static str {
+    thread_local! {
+        static QUERIES: RefCell<HashMap<&'static str, &'static str>> = RefCell::new(HashMap::new());
+    }
+    QUERIES.with(|q| {
+        *q.borrow_mut().entry(template).or_insert_with(|| {
+            Box::leak(
+                template
+                    .replace("{NODE_COLUMNS}", NODE_COLUMNS)
+                    .into_boxed_str(),
+            )
+        })
+    })
+}
+
+/// A formation by id.
+pub fn formation(formation_id: &str) -> Option<Formation> {
+    Spi::connect(|client| {
+        let plan = plan(
+            client,
+            "SELECT formationid, kind, dbname::text, opt_secondary, number_sync_standbys \
+               FROM pgautofailover.formation WHERE formationid = $1",
+            &[T],
+        );
+        let rows = match client.select(&*plan, Some(1), &[text(formation_id)]) {
+            Ok(rows) => rows,
+            Err(e) => spi_failed("read pgautofailover.formation", e),
+        };
+        rows.into_iter().next().map(|row| Formation {
+            id: get::<String>(&row, 1).unwrap_or_default(),
+            kind: get::<String>(&row, 2)
+                .and_then(|k| FormationKind::parse(&k))
+                .unwrap_or(FormationKind::Pgsql),
+            dbname: get::<String>(&row, 3).unwrap_or_default(),
+            opt_secondary: get::<bool>(&row, 4).unwrap_or(true),
+            number_sync_standbys: get::<i32>(&row, 5).unwrap_or(0),
+        })
+    })
+}
+
+/// A formation by id, or an error naming it.
+pub fn formation_or_raise(formation_id: &str) -> Formation {
+    formation(formation_id).unwrap_or_else(|| formation_not_found(formation_id))
+}
+
+/// Runs one write statement.
+fn write(sql: &'static str, types: &[BuiltinOid], args: &[DatumWithOid<'_>], what: &str) -> usize {
+    Spi::connect_mut(|client| {
+        let plan = plan(client, sql, types);
+        match client.update(&*plan, None, args) {
+            Ok(result) => result.len(),
+            Err(e) => spi_failed(what, e),
+        }
+    })
+}
+
+/// Stores a heartbeat: the report columns of `node` (already merged by [`fsm::report`]).
+pub fn save_report(node: &Node) {
+    write(
+        "UPDATE pgautofailover.node \
+            SET reportedstate = $2::text::pgautofailover.replication_state, \
+                reporttime = $3, reportedpgisrunning = $4, reportedrepstate = $5, \
+                reportedtli = $6, reportedlsn = $7, walreporttime = $8, statechangetime = $9 \
+          WHERE nodeid = $1",
+        &[I8, T, TS, B, T, I4, LSN, TS, TS],
+        &[
+            node.id.into(),
+            text(node.reported.as_str()),
+            timestamptz(node.report_time),
+            node.pg_is_running.into(),
+            text(node.sync_state.as_str()),
+            node.reported_tli.into(),
+            lsn(node.reported_lsn),
+            timestamptz(node.wal_report_time),
+            timestamptz(node.state_change_time),
+        ],
+        "store the node report",
+    );
+}
+
+/// Stores a probe verdict.
+pub fn save_health(node_id: NodeId, health: Health, at: Timestamp) {
+    write(
+        "UPDATE pgautofailover.node SET health = $2, healthchecktime = $3 WHERE nodeid = $1",
+        &[I8, I4, TS],
+        &[node_id.into(), health.as_i32().into(), timestamptz(at)],
+        "store the node health",
+    );
+}
+
+/// What a new node row holds.
+pub struct NewNode<'a> {
+    /// Formation.
+    pub formation_id: &'a str,
+    /// Requested id, or None for the next one.
+    pub node_id: Option<NodeId>,
+    /// Group.
+    pub group_id: i32,
+    /// Name, or None for `node_<id>`.
+    pub name: Option<&'a str>,
+    /// Host.
+    pub host: &'a str,
+    /// Port.
+    pub port: i32,
+    /// System identifier, or None while unknown.
+    pub sysidentifier: Option<i64>,
+    /// First goal.
+    pub goal: ReplicationState,
+    /// State the node says it is in.
+    pub reported: ReplicationState,
+    /// Candidate priority.
+    pub candidate_priority: i32,
+    /// Replication quorum.
+    pub replication_quorum: bool,
+    /// Cluster name.
+    pub node_cluster: &'a str,
+}
+
+/// Inserts a node; returns its id.
+pub fn insert_node(new: &NewNode<'_>) -> NodeId {
+    let id: Option<i64> = Spi::connect_mut(|client| {
+        let plan = plan(
+            client,
+            "INSERT INTO pgautofailover.node \
+                    (formationid, nodeid, groupid, nodename, nodehost, nodeport, sysidentifier, \
+                     goalstate, reportedstate, candidatepriority, replicationquorum, nodecluster) \
+             SELECT $1, id, $3, coalesce($4, 'node_' || id), $5, $6, $7, \
+                    $8::text::pgautofailover.replication_state, \
+                    $9::text::pgautofailover.replication_state, $10, $11, $12 \
+               FROM (SELECT coalesce($2, nextval('pgautofailover.node_nodeid_seq')) AS id) AS seq \
+             RETURNING nodeid",
+            &[T, I8, I4, T, T, I4, I8, T, T, I4, B, T],
+        );
+        let args = [
+            text(new.formation_id),
+            new.node_id.into(),
+            new.group_id.into(),
+            new.name.into(),
+            text(new.host),
+            new.port.into(),
+            new.sysidentifier.into(),
+            text(new.goal.as_str()),
+            text(new.reported.as_str()),
+            new.candidate_priority.into(),
+            new.replication_quorum.into(),
+            text(new.node_cluster),
+        ];
+        match client.update(&*plan, None, &args) {
+            Ok(rows) => rows.first().get_one::<i64>().ok().flatten(),
+            Err(e) => spi_failed("insert into pgautofailover.node", e),
+        }
+    });
+    let id = id.unwrap_or(0);
+    if new.node_id.is_some() {
+        // keep the sequence ahead of ids chosen by the caller
+        write(
+            "SELECT setval('pgautofailover.node_nodeid_seq', \
+                    greatest(max(nodeid), 1)) FROM pgautofailover.node",
+            &[],
+            &[],
+            "advance the node id sequence",
+        );
+    }
+    id
+}
+
+/// Changes a formation's kind and dbname (the first node of an empty formation decides).
+pub fn update_formation(formation: &Formation) {
+    write(
+        "UPDATE pgautofailover.formation \
+            SET kind = $2, dbname = $3::name, number_sync_standbys = $4 \
+          WHERE formationid = $1",
+        &[T, T, T, I4],
+        &[
+            text(&formation.id),
+            text(formation.kind.as_str()),
+            text(&formation.dbname),
+            formation.number_sync_standbys.into(),
+        ],
+        "update pgautofailover.formation",
+    );
+}
+
+/// Sends `payload` on the `log` channel and to the server log.
+pub fn notify_log(message: &str) {
+    pgrx::log!("{message}");
+    write(
+        "SELECT pg_notify('log', $1)",
+        &[T],
+        &[text(message)],
+        "notify the log channel",
+    );
+}
+
+/// Records an event for `node` as it is now, and notifies it on `state` and `log`.
+pub fn record_event(formation_id: &str, node: &Node, description: &str) {
+    pgrx::log!("{description}");
+    let payload = state_payload(formation_id, node);
+    write(
+        "WITH ev AS ( \
+            INSERT INTO pgautofailover.event \
+                   (formationid, nodeid, groupid, nodename, nodehost, nodeport, reportedstate, \
+                    goalstate, reportedrepstate, reportedtli, reportedlsn, candidatepriority, \
+                    replicationquorum, description) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7::text::pgautofailover.replication_state, \
+                    $8::text::pgautofailover.replication_state, $9, $10, $11, $12, $13, $14) \
+         RETURNING eventid) \
+         SELECT pg_notify('log', $14), pg_notify('state', $15) FROM ev",
+        &[T, I8, I4, T, T, I4, T, T, T, I4, LSN, I4, B, T, T],
+        &[
+            text(formation_id),
+            node.id.into(),
+            node.group_id.into(),
+            text(&node.name),
+            text(&node.host),
+            node.port.into(),
+            text(node.reported.as_str()),
+            text(node.goal.as_str()),
+            text(node.sync_state.as_str()),
+            node.reported_tli.max(1).into(),
+            lsn(node.reported_lsn),
+            node.candidate_priority.into(),
+            node.replication_quorum.into(),
+            text(description),
+            text(&payload),
+        ],
+        "record an event",
+    );
+}
+
+/// The JSON payload of a `state` notification, as 2.0 keepers parse it.
+pub fn state_payload(formation_id: &str, node: &Node) -> String {
+    format!(
+        "{{\"type\": \"state\", \"formation\": {}, \"groupId\": {}, \"nodeId\": {}, \
+         \"name\": {}, \"host\": {}, \"port\": {}, \"reportedState\": \"{}\", \
+         \"goalState\": \"{}\", \"health\": \"{}\"}}",
+        json_string(formation_id),
+        node.group_id,
+        node.id,
+        json_string(&node.name),
+        json_string(&node.host),
+        node.port,
+        node.reported,
+        node.goal,
+        node.health.as_str()
+    )
+}
+
+fn json_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes the decided effects in order. `snapshot` is the group the rules started from; it is
+/// replayed so that each event row shows the node as it was right after that change.
+pub fn apply_effects(
+    formation_id: &str,
+    snapshot: &fsm::Group,
+    effects: &[Effect],
+    now: Timestamp,
+) {
+    let mut nodes: HashMap<NodeId, Node> = snapshot
+        .all_nodes()
+        .iter()
+        .map(|n| (n.id, n.clone()))
+        .collect();
+    for effect in effects {
+        match effect {
+            Effect::AssignGoal {
+                node_id,
+                goal,
+                description,
+            } => {
+                write(
+                    "UPDATE pgautofailover.node \
+                        SET goalstate = $2::text::pgautofailover.replication_state, \
+                            statechangetime = $3 \
+                      WHERE nodeid = $1",
+                    &[I8, T, TS],
+                    &[(*node_id).into(), text(goal.as_str()), timestamptz(now)],
+                    "assign a goal state",
+                );
+                if let Some(node) = nodes.get_mut(node_id) {
+                    node.goal = *goal;
+                    node.state_change_time = now;
+                    record_event(formation_id, node, description);
+                }
+            }
+            Effect::SetCandidatePriority {
+                node_id,
+                priority,
+                description,
+            } => {
+                write(
+                    "UPDATE pgautofailover.node SET candidatepriority = $2 WHERE nodeid = $1",
+                    &[I8, I4],
+                    &[(*node_id).into(), (*priority).into()],
+                    "set a candidate priority",
+                );
+                if let Some(node) = nodes.get_mut(node_id) {
+                    node.candidate_priority = *priority;
+                    record_event(formation_id, node, description);
+                }
+            }
+            Effect::SetReplicationQuorum {
+                node_id,
+                replication_quorum,
+                description,
+            } => {
+                write(
+                    "UPDATE pgautofailover.node SET replicationquorum = $2 WHERE nodeid = $1",
+                    &[I8, B],
+                    &[(*node_id).into(), (*replication_quorum).into()],
+                    "set a replication quorum",
+                );
+                if let Some(node) = nodes.get_mut(node_id) {
+                    node.replication_quorum = *replication_quorum;
+                    record_event(formation_id, node, description);
+                }
+            }
+            Effect::SetNumberSyncStandbys { value, description } => {
+                write(
+                    "UPDATE pgautofailover.formation SET number_sync_standbys = $2 \
+                      WHERE formationid = $1",
+                    &[T, I4],
+                    &[text(formation_id), (*value).into()],
+                    "set number_sync_standbys",
+                );
+                notify_log(description);
+            }
+            Effect::DeleteNode {
+                node_id,
+                description,
+            } => {
+                if let Some(node) = nodes.remove(node_id) {
+                    record_event(formation_id, &node, description);
+                }
+                write(
+                    "DELETE FROM pgautofailover.node WHERE nodeid = $1",
+                    &[I8],
+                    &[(*node_id).into()],
+                    "delete a node",
+                );
+            }
+            Effect::Log(message) => notify_log(message),
+            Effect::Notice(message) => pgrx::notice!("{message}"),
+            Effect::Warning(message) => pgrx::warning!("{message}"),
+        }
+    }
+}
+
+/// Updates name, host and port of a node.
+pub fn update_metadata(node_id: NodeId, name: &str, host: &str, port: i32) {
+    write(
+        "UPDATE pgautofailover.node SET nodename = $2, nodehost = $3, nodeport = $4 \
+          WHERE nodeid = $1",
+        &[I8, T, T, I4],
+        &[node_id.into(), text(name), text(host), port.into()],
+        "update the node metadata",
+    );
+}
+
+/// Sets `opt_secondary`; the formation trigger refuses to disable it while standbys exist.
+/// Returns whether the formation exists.
+pub fn set_opt_secondary(formation_id: &str, enabled: bool) -> bool {
+    write(
+        "UPDATE pgautofailover.formation SET opt_secondary = $2 WHERE formationid = $1",
+        &[T, B],
+        &[text(formation_id), enabled.into()],
+        "update pgautofailover.formation",
+    ) > 0
+}
+
+/// Inserts a formation.
+pub fn insert_formation(formation: &Formation) {
+    write(
+        "INSERT INTO pgautofailover.formation \
+                (formationid, kind, dbname, opt_secondary, number_sync_standbys) \
+         VALUES ($1, $2, $3::name, $4, $5)",
+        &[T, T, T, B, I4],
+        &[
+            text(&formation.id),
+            text(formation.kind.as_str()),
+            text(&formation.dbname),
+            formation.opt_secondary.into(),
+            formation.number_sync_standbys.into(),
+        ],
+        "insert into pgautofailover.formation",
+    );
+}
+
+/// Deletes a formation; returns how many rows went.
+pub fn delete_formation(formation_id: &str) -> usize {
+    write(
+        "DELETE FROM pgautofailover.formation WHERE formationid = $1",
+        &[T],
+        &[text(formation_id)],
+        "delete from pgautofailover.formation",
+    )
+}
