@@ -69,6 +69,20 @@ impl Monitor {
     }
 }
 
+/// An error with its SQLSTATE and message, for test failures.
+pub fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!(
+            "{} {} (detail: {:?}, hint: {:?})",
+            db.code().code(),
+            db.message(),
+            db.detail(),
+            db.hint()
+        ),
+        None => error.to_string(),
+    }
+}
+
 /// One simulated keeper.
 #[derive(Debug, Clone)]
 pub struct ScriptedKeeper {
@@ -99,7 +113,7 @@ impl ScriptedKeeper {
         priority: i32,
     ) -> ScriptedKeeper {
         Self::try_register(client, formation, port, priority)
-            .unwrap_or_else(|e| panic!("register node on port {port}: {e}"))
+            .unwrap_or_else(|e| panic!("register node on port {port}: {}", describe(&e)))
     }
 
     /// Like [`ScriptedKeeper::register`], returning the error.
@@ -112,7 +126,7 @@ impl ScriptedKeeper {
         let row = client.query_one(
             "SELECT assigned_node_id, assigned_group_id, assigned_group_state::text \
                FROM pgautofailover.register_node($1, '127.0.0.1', $2, 'postgres', \
-                    sysidentifier => 6_000_000_000_000_000_001, candidate_priority => $3)",
+                    sysidentifier => 6000000000000000001, candidate_priority => $3)",
             &[&formation, &port, &priority],
         )?;
         Ok(ScriptedKeeper {
@@ -130,7 +144,7 @@ impl ScriptedKeeper {
     /// Reports the current state; returns the assigned goal.
     pub fn heartbeat(&mut self, client: &mut Client) -> String {
         self.try_heartbeat(client)
-            .unwrap_or_else(|e| panic!("node_active of node {}: {e}", self.node_id))
+            .unwrap_or_else(|e| panic!("node_active of node {}: {}", self.node_id, describe(&e)))
     }
 
     /// Like [`ScriptedKeeper::heartbeat`], returning the error.
