@@ -1,2 +1,0 @@
-//! Placeholder.
-pub fn register_launcher() {}

@@ -1,0 +1,147 @@
+//! The health check worker of one database: every `health_check_period`, probe every node's
+//! Postgres and store the verdict; when it flips, record an event and notify.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fsm::{Health, Node, Timestamp};
+use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+
+use super::probe_io::{Target, probe_all};
+use crate::locks::{self, Mode};
+use crate::{settings, store};
+
+/// The nodes to probe, or None when the extension is not created in this database.
+fn load_nodes() -> Option<Vec<(Node, String)>> {
+    let exists = Spi::get_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pgautofailover')",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    exists.then(store::all_nodes)
+}
+
+fn now() -> Timestamp {
+    // SAFETY: reading the clock
+    Timestamp(unsafe { pg_sys::GetCurrentTimestamp() })
+}
+
+/// What a probe round knew about a node when it started.
+struct Probed {
+    health: Health,
+    formation_id: String,
+    group_id: i32,
+    host: String,
+    port: i32,
+}
+
+/// Stores the verdicts: flips one by one under their group lock, with an event each; the
+/// check time of unchanged nodes in one statement. A node that changed host or port (or was
+/// removed and its id reused) during the round keeps its row as it is.
+fn record(verdicts: &[(i64, bool)], before: &HashMap<i64, Probed>) {
+    let at = now();
+    let mut unchanged: Vec<i64> = Vec::new();
+    for &(node_id, up) in verdicts {
+        let health = if up { Health::Good } else { Health::Bad };
+        let Some(probed) = before.get(&node_id) else {
+            continue;
+        };
+        let same_node = |node: &Node| node.host == probed.host && node.port == probed.port;
+        if probed.health == health {
+            unchanged.push(node_id);
+            continue;
+        }
+        locks::lock_formation(&probed.formation_id, Mode::Shared);
+        locks::lock_group(&probed.formation_id, probed.group_id, Mode::Exclusive);
+        let Some((mut node, _)) = store::node_by_id(node_id).filter(|(n, _)| same_node(n)) else {
+            continue;
+        };
+        store::save_health(node_id, health, at);
+        node.health = health;
+        node.health_check_time = at;
+        let verdict = if up { "healthy" } else { "unhealthy" };
+        store::record_event(
+            &probed.formation_id,
+            &node,
+            &format!("Node {} is marked as {verdict} by the monitor", node.label()),
+        );
+    }
+    if !unchanged.is_empty() {
+        let _ = Spi::run_with_args(
+            "UPDATE pgautofailover.node SET healthchecktime = $2 \
+              WHERE nodeid = ANY($1)",
+            &[
+                unchanged.into(),
+                pgrx::datum::TimestampWithTimeZone::try_from(at.0)
+                    .map_or_else(|_| pgrx::datum::DatumWithOid::null::<pgrx::datum::TimestampWithTimeZone>(), Into::into),
+            ],
+        );
+    }
+}
+
+/// The health check worker's main loop; its argument is the database OID.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn pgaf_health_check_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let oid = pg_sys::Oid::from(arg.value() as u32);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid), None);
+
+    loop {
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: reloading the configuration on the worker's main thread
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        let period = Duration::from_millis(settings::health_check_period_ms());
+        if settings::ENABLE_HEALTH_CHECKS.get() {
+            let nodes = BackgroundWorker::transaction(load_nodes);
+            if let Some(nodes) = nodes.filter(|n| !n.is_empty()) {
+                let targets: Vec<Target> = nodes
+                    .iter()
+                    .map(|(n, _)| Target {
+                        node_id: n.id,
+                        host: n.host.clone(),
+                        port: n.port,
+                    })
+                    .collect();
+                let before: HashMap<i64, Probed> = nodes
+                    .into_iter()
+                    .map(|(n, formation_id)| {
+                        (
+                            n.id,
+                            Probed {
+                                health: n.health,
+                                formation_id,
+                                group_id: n.group_id,
+                                host: n.host,
+                                port: n.port,
+                            },
+                        )
+                    })
+                    .collect();
+                let stopped = Cell::new(false);
+                let verdicts = probe_all(
+                    &targets,
+                    settings::probe_policy(),
+                    &settings::health_check_user(),
+                    || {
+                        let stop = BackgroundWorker::sigterm_received();
+                        stopped.set(stop);
+                        stop
+                    },
+                );
+                if stopped.get() {
+                    return;
+                }
+                BackgroundWorker::transaction(|| record(&verdicts, &before));
+            }
+        }
+        if !BackgroundWorker::wait_latch(Some(period)) {
+            return;
+        }
+    }
+}

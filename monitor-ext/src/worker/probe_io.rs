@@ -1,0 +1,233 @@
+//! Probing many nodes at once on the worker's main thread: non-blocking sockets and `poll()`.
+//!
+//! The protocol and the retry schedule are decided by `fsm::probe`; this module only moves the
+//! bytes. No thread is started: Postgres forbids calling into it from other threads, and
+//! the probe needs no Postgres call while sockets are in flight.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use fsm::probe::{self, ProbePolicy, ProbeStep, ProbeTracker, Reply};
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A node to probe.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Node id.
+    pub node_id: i64,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: i32,
+}
+
+/// Where one node's probe stands.
+enum Phase {
+    /// Waiting to start an attempt.
+    Idle,
+    /// Connecting, or waiting for the reply.
+    InFlight {
+        socket: Socket,
+        sent: bool,
+        received: Vec<u8>,
+    },
+    /// Finished with this verdict.
+    Done(bool),
+}
+
+struct Probe {
+    addr: Option<SocketAddr>,
+    tracker: ProbeTracker,
+    phase: Phase,
+}
+
+fn elapsed_ms(start: Instant) -> u64 {
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn resolve(target: &Target) -> Option<SocketAddr> {
+    let port = u16::try_from(target.port).ok()?;
+    (target.host.as_str(), port).to_socket_addrs().ok()?.next()
+}
+
+fn connect(addr: SocketAddr) -> Option<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).ok()?;
+    socket.set_nonblocking(true).ok()?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => Some(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Some(socket),
+        Err(_) => None,
+    }
+}
+
+impl Probe {
+    /// Starts an attempt now; a socket that cannot even be created fails the attempt.
+    fn start_attempt(&mut self, now_ms: u64) {
+        match self.addr.and_then(connect) {
+            Some(socket) => {
+                self.phase = Phase::InFlight {
+                    socket,
+                    sent: false,
+                    received: Vec::new(),
+                }
+            }
+            None => self.fail(now_ms),
+        }
+    }
+
+    fn fail(&mut self, now_ms: u64) {
+        self.phase = match self.tracker.failed(now_ms) {
+            ProbeStep::Done { healthy } => Phase::Done(healthy),
+            _ => Phase::Idle,
+        };
+    }
+
+    fn succeed(&mut self) {
+        if let Phase::InFlight { socket, .. } = &mut self.phase {
+            // say goodbye so that the server does not log an unexpected EOF
+            let _ = socket.write(&probe::TERMINATE);
+        }
+        self.tracker.succeeded();
+        self.phase = Phase::Done(true);
+    }
+
+    /// Progress after `poll()` reported `revents` on the socket.
+    fn on_ready(&mut self, revents: i16, startup: &[u8], now_ms: u64) {
+        let Phase::InFlight {
+            socket,
+            sent,
+            received,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        if revents & (libc::POLLERR | libc::POLLNVAL) != 0 && !*sent {
+            return self.fail(now_ms);
+        }
+        if !*sent {
+            if revents & libc::POLLOUT == 0 {
+                return;
+            }
+            match socket.take_error() {
+                Ok(None) => {}
+                _ => return self.fail(now_ms),
+            }
+            if socket.write_all(startup).is_err() {
+                return self.fail(now_ms);
+            }
+            *sent = true;
+            return;
+        }
+        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        match socket.read(&mut buf) {
+            Ok(0) => {
+                // closed before saying anything useful
+                match probe::classify(received) {
+                    Reply::Up => self.succeed(),
+                    _ => self.fail(now_ms),
+                }
+            }
+            Ok(n) => {
+                received.extend_from_slice(&buf[..n]);
+                match probe::classify(received) {
+                    Reply::Incomplete => {}
+                    Reply::Up => self.succeed(),
+                    Reply::NotReady | Reply::NotPostgres => self.fail(now_ms),
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(_) => self.fail(now_ms),
+        }
+    }
+}
+
+/// Probes every target, all at once, within the policy's timeouts and retries. Returns each
+/// node id with whether its Postgres answered. Stops early (returning no verdicts) when
+/// `interrupted` says so; it is checked at least every 100 ms.
+pub fn probe_all(
+    targets: &[Target],
+    policy: ProbePolicy,
+    user: &str,
+    mut interrupted: impl FnMut() -> bool,
+) -> Vec<(i64, bool)> {
+    let start = Instant::now();
+    let startup = probe::startup_message(user, probe::PROBE_DATABASE, "pg_auto_failover health check");
+    let mut probes: Vec<Probe> = targets
+        .iter()
+        .map(|t| Probe {
+            addr: resolve(t),
+            tracker: ProbeTracker::start(policy, 0),
+            phase: Phase::Idle,
+        })
+        .collect();
+    for p in &mut probes {
+        p.start_attempt(0);
+    }
+
+    loop {
+        let now = elapsed_ms(start);
+        // time-based steps: retries due, attempts timed out
+        for p in &mut probes {
+            match (p.tracker.step(), &p.phase) {
+                (ProbeStep::RetryAt { at_ms }, Phase::Idle) if now >= at_ms => {
+                    p.tracker.retry(now);
+                    p.start_attempt(now);
+                }
+                (ProbeStep::Attempt { deadline_ms }, Phase::InFlight { .. }) if now >= deadline_ms => {
+                    p.fail(now);
+                }
+                _ => {}
+            }
+        }
+        if probes.iter().all(|p| matches!(p.phase, Phase::Done(_))) {
+            break;
+        }
+        if interrupted() {
+            return Vec::new();
+        }
+
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        let mut next_event = now + 100;
+        for (i, p) in probes.iter().enumerate() {
+            match (&p.phase, p.tracker.step()) {
+                (Phase::InFlight { socket, sent, .. }, ProbeStep::Attempt { deadline_ms }) => {
+                    fds.push(libc::pollfd {
+                        fd: socket.as_raw_fd(),
+                        events: if *sent { libc::POLLIN } else { libc::POLLOUT },
+                        revents: 0,
+                    });
+                    owners.push(i);
+                    next_event = next_event.min(deadline_ms);
+                }
+                (Phase::Idle, ProbeStep::RetryAt { at_ms }) => next_event = next_event.min(at_ms),
+                _ => {}
+            }
+        }
+        let timeout = i32::try_from(next_event.saturating_sub(now)).unwrap_or(100).clamp(0, 100);
+        // SAFETY: fds is a valid array of fds.len() pollfd structs
+        let ready = unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout)
+        };
+        if ready <= 0 {
+            continue;
+        }
+        let now = elapsed_ms(start);
+        for (slot, pfd) in fds.iter().enumerate() {
+            if pfd.revents != 0 {
+                probes[owners[slot]].on_ready(pfd.revents, &startup, now);
+            }
+        }
+    }
+
+    targets
+        .iter()
+        .zip(probes)
+        .map(|(t, p)| (t.node_id, matches!(p.phase, Phase::Done(true))))
+        .collect()
+}
