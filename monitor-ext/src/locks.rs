@@ -36,7 +36,7 @@ fn acquire(field2: u32, field3: u32, class: u16, mode: Mode) {
     // SAFETY: MyDatabaseId is set in any backend connected to a database; the lock is a
     // transaction-scoped advisory lock, released at commit or abort.
     unsafe {
-        let mut tag = pg_sys::LOCKTAG {
+        let tag = pg_sys::LOCKTAG {
             locktag_field1: pg_sys::MyDatabaseId.to_u32(),
             locktag_field2: field2,
             locktag_field3: field3,
@@ -44,7 +44,7 @@ fn acquire(field2: u32, field3: u32, class: u16, mode: Mode) {
             locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
             locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
         };
-        pg_sys::LockAcquire(&mut tag, lockmode, false, false);
+        pg_sys::LockAcquire(&tag, lockmode, false, false);
     }
 }
 

@@ -46,7 +46,10 @@ fn register(monitor: &mut Monitor, port: i32) -> i64 {
 fn health(monitor: &mut Monitor, node_id: i64) -> i32 {
     monitor
         .client
-        .query_one("SELECT health FROM pgautofailover.node WHERE nodeid = $1", &[&node_id])
+        .query_one(
+            "SELECT health FROM pgautofailover.node WHERE nodeid = $1",
+            &[&node_id],
+        )
         .expect("health")
         .get(0)
 }
@@ -73,7 +76,10 @@ fn node_on_a_closed_port_is_marked_bad_and_a_live_one_good() {
     let limit = bound() + Duration::from_secs(1);
     let took = wait_health(&mut monitor, closed, 0, limit + Duration::from_secs(5));
     eprintln!("closed port marked bad after {took:?} (bound {limit:?})");
-    assert!(took <= limit, "marked bad after {took:?}, more than {limit:?}");
+    assert!(
+        took <= limit,
+        "marked bad after {took:?}, more than {limit:?}"
+    );
     wait_health(&mut monitor, live, 1, limit + Duration::from_secs(5));
 
     let events = monitor.events();
@@ -100,7 +106,10 @@ fn node_that_accepts_but_never_answers_times_out() {
     let limit = bound() + Duration::from_secs(1);
     let took = wait_health(&mut monitor, silent, 0, limit + Duration::from_secs(5));
     eprintln!("silent node marked bad after {took:?} (bound {limit:?})");
-    assert!(took <= limit, "marked bad after {took:?}, more than {limit:?}");
+    assert!(
+        took <= limit,
+        "marked bad after {took:?}, more than {limit:?}"
+    );
     drop(black_hole);
 }
 
@@ -120,6 +129,12 @@ fn node_coming_back_is_marked_good_again() {
         .expect("update_node_metadata");
     wait_health(&mut monitor, node, 1, Duration::from_secs(10));
     let events = monitor.events();
-    assert!(events.iter().any(|e| e.contains("Updating node metadata")), "{events:#?}");
-    assert!(events.iter().any(|e| e.contains("is marked as healthy")), "{events:#?}");
+    assert!(
+        events.iter().any(|e| e.contains("Updating node metadata")),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e.contains("is marked as healthy")),
+        "{events:#?}"
+    );
 }

@@ -46,10 +46,16 @@ fn bootstrap_single_then_wait_standby_catchingup_secondary() {
     assert_eq!(first.step(c), "primary");
 
     let sync: String = c
-        .query_one("SELECT pgautofailover.synchronous_standby_names('default', 0)", &[])
+        .query_one(
+            "SELECT pgautofailover.synchronous_standby_names('default', 0)",
+            &[],
+        )
         .expect("synchronous_standby_names")
         .get(0);
-    assert_eq!(sync, format!("ANY 1 (pgautofailover_standby_{})", second.node_id));
+    assert_eq!(
+        sync,
+        format!("ANY 1 (pgautofailover_standby_{})", second.node_id)
+    );
 
     let events = monitor.events();
     for expected in [
@@ -108,7 +114,10 @@ fn perform_failover_walks_the_promotion_and_the_old_primary_rejoins() {
     assert_eq!(state(&second), ("primary", "primary"));
 
     let primary: i64 = c
-        .query_one("SELECT primary_node_id FROM pgautofailover.get_primary()", &[])
+        .query_one(
+            "SELECT primary_node_id FROM pgautofailover.get_primary()",
+            &[],
+        )
         .expect("get_primary")
         .get(0);
     assert_eq!(primary, second.node_id);
@@ -125,7 +134,11 @@ fn failover_on_an_unstable_group_is_refused_and_changes_nothing() {
         .expect_err("one node cannot fail over");
     let db = err.as_db_error().expect("database error");
     assert_eq!(db.code().code(), "55000");
-    assert!(db.message().contains("currently has 1 node"), "{}", db.message());
+    assert!(
+        db.message().contains("currently has 1 node"),
+        "{}",
+        db.message()
+    );
     assert_eq!(monitor.goal(first.node_id), "single");
 }
 
@@ -136,7 +149,10 @@ fn maintenance_of_the_secondary_then_of_the_primary() {
     let c = &mut monitor.client;
 
     let ok: bool = c
-        .query_one("SELECT pgautofailover.start_maintenance($1)", &[&second.node_id])
+        .query_one(
+            "SELECT pgautofailover.start_maintenance($1)",
+            &[&second.node_id],
+        )
         .expect("start_maintenance")
         .get(0);
     assert!(ok);
@@ -147,23 +163,32 @@ fn maintenance_of_the_secondary_then_of_the_primary() {
     assert_eq!(state(&first), ("wait_primary", "wait_primary"));
     assert_eq!(state(&second), ("maintenance", "maintenance"));
 
-    c.query_one("SELECT pgautofailover.stop_maintenance($1)", &[&second.node_id])
-        .expect("stop_maintenance");
+    c.query_one(
+        "SELECT pgautofailover.stop_maintenance($1)",
+        &[&second.node_id],
+    )
+    .expect("stop_maintenance");
     settle(c, &mut [&mut first, &mut second], 20);
     assert_eq!(state(&first), ("primary", "primary"));
     assert_eq!(state(&second), ("secondary", "secondary"));
 
     // maintenance of the primary hands over to the standby
-    c.query_one("SELECT pgautofailover.start_maintenance($1)", &[&first.node_id])
-        .expect("start_maintenance on the primary");
+    c.query_one(
+        "SELECT pgautofailover.start_maintenance($1)",
+        &[&first.node_id],
+    )
+    .expect("start_maintenance on the primary");
     assert_eq!(first.heartbeat(c), "prepare_maintenance");
     assert_eq!(second.heartbeat(c), "prepare_promotion");
     settle(c, &mut [&mut first, &mut second], 20);
     assert_eq!(state(&first), ("maintenance", "maintenance"));
     assert_eq!(state(&second), ("wait_primary", "wait_primary"));
 
-    c.query_one("SELECT pgautofailover.stop_maintenance($1)", &[&first.node_id])
-        .expect("stop_maintenance of the old primary");
+    c.query_one(
+        "SELECT pgautofailover.stop_maintenance($1)",
+        &[&first.node_id],
+    )
+    .expect("stop_maintenance of the old primary");
     settle(c, &mut [&mut first, &mut second], 20);
     assert_eq!(state(&first), ("secondary", "secondary"));
     assert_eq!(state(&second), ("primary", "primary"));
@@ -176,7 +201,10 @@ fn remove_node_drops_a_standby_then_the_primary_is_single() {
     let c = &mut monitor.client;
 
     let removed: bool = c
-        .query_one("SELECT pgautofailover.remove_node($1::bigint)", &[&second.node_id])
+        .query_one(
+            "SELECT pgautofailover.remove_node($1::bigint)",
+            &[&second.node_id],
+        )
         .expect("remove_node")
         .get(0);
     assert!(removed);
@@ -238,12 +266,19 @@ fn three_nodes_elect_the_highest_priority_after_a_failover() {
     assert_eq!(state(&second), ("secondary", "secondary"));
     assert_eq!(state(&first), ("secondary", "secondary"));
     let priorities: Vec<(i64, i32)> = c
-        .query("SELECT nodeid, candidatepriority FROM pgautofailover.node ORDER BY nodeid", &[])
+        .query(
+            "SELECT nodeid, candidatepriority FROM pgautofailover.node ORDER BY nodeid",
+            &[],
+        )
         .expect("priorities")
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    assert_eq!(priorities, [(1, 50), (2, 50), (3, 90)], "election restores priorities");
+    assert_eq!(
+        priorities,
+        [(1, 50), (2, 50), (3, 90)],
+        "election restores priorities"
+    );
 }
 
 #[test]
@@ -384,12 +419,20 @@ fn bad_input_gets_a_clear_error_with_sqlstate_and_changes_nothing() {
                     db.message()
                 );
                 // no Rust panic text, no backtrace in what the user sees
-                assert!(!db.message().contains("panicked"), "{sql}: {}", db.message());
+                assert!(
+                    !db.message().contains("panicked"),
+                    "{sql}: {}",
+                    db.message()
+                );
                 assert!(db.detail().is_none_or(|d| !d.contains("rust_begin_unwind")));
             }
         }
     }
-    assert_eq!(count_events(c), before, "refused calls must not record events");
+    assert_eq!(
+        count_events(c),
+        before,
+        "refused calls must not record events"
+    );
     assert_eq!(monitor.goal(first.node_id), "primary");
     let nodes: i64 = monitor
         .client
@@ -456,7 +499,10 @@ fn unchanged_heartbeats_only_rewrite_the_report() {
         .expect("count")
         .get(0);
     let time_before: String = c
-        .query_one("SELECT reporttime::text FROM pgautofailover.node WHERE nodeid = 1", &[])
+        .query_one(
+            "SELECT reporttime::text FROM pgautofailover.node WHERE nodeid = 1",
+            &[],
+        )
         .expect("reporttime")
         .get(0);
     first.lsn = "0/3000100".to_string();
@@ -475,5 +521,8 @@ fn unchanged_heartbeats_only_rewrite_the_report() {
         .query_one("SELECT count(*) FROM pgautofailover.event", &[])
         .expect("count")
         .get(0);
-    assert_eq!(events_after, events_before, "no event for unchanged heartbeats");
+    assert_eq!(
+        events_after, events_before,
+        "no event for unchanged heartbeats"
+    );
 }

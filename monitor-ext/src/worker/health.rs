@@ -67,7 +67,10 @@ fn record(verdicts: &[(i64, bool)], before: &HashMap<i64, Probed>) {
         store::record_event(
             &probed.formation_id,
             &node,
-            &format!("Node {} is marked as {verdict} by the monitor", node.label()),
+            &format!(
+                "Node {} is marked as {verdict} by the monitor",
+                node.label()
+            ),
         );
     }
     if !unchanged.is_empty() {
@@ -76,8 +79,10 @@ fn record(verdicts: &[(i64, bool)], before: &HashMap<i64, Probed>) {
               WHERE nodeid = ANY($1)",
             &[
                 unchanged.into(),
-                pgrx::datum::TimestampWithTimeZone::try_from(at.0)
-                    .map_or_else(|_| pgrx::datum::DatumWithOid::null::<pgrx::datum::TimestampWithTimeZone>(), Into::into),
+                pgrx::datum::TimestampWithTimeZone::try_from(at.0).map_or_else(
+                    |_| pgrx::datum::DatumWithOid::null::<pgrx::datum::TimestampWithTimeZone>(),
+                    Into::into,
+                ),
             ],
         );
     }

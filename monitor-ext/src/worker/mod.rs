@@ -98,10 +98,10 @@ pub extern "C-unwind" fn pgaf_launcher_main(_arg: pg_sys::Datum) {
                 )
         });
         for (oid, name) in &dbs {
-            if !workers.contains_key(&oid.to_u32()) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = workers.entry(oid.to_u32()) {
                 match start_health_worker(*oid, name) {
                     Some(worker) => {
-                        workers.insert(oid.to_u32(), worker);
+                        slot.insert(worker);
                     }
                     None => pgrx::warning!(
                         "could not start the pg_auto_failover health check worker for database \
@@ -110,7 +110,8 @@ pub extern "C-unwind" fn pgaf_launcher_main(_arg: pg_sys::Datum) {
                 }
             }
         }
-        let scan_every = Duration::from_millis(settings::health_check_period_ms().clamp(1_000, 5_000));
+        let scan_every =
+            Duration::from_millis(settings::health_check_period_ms().clamp(1_000, 5_000));
         if !BackgroundWorker::wait_latch(Some(scan_every)) {
             break;
         }

@@ -156,7 +156,8 @@ pub fn probe_all(
     mut interrupted: impl FnMut() -> bool,
 ) -> Vec<(i64, bool)> {
     let start = Instant::now();
-    let startup = probe::startup_message(user, probe::PROBE_DATABASE, "pg_auto_failover health check");
+    let startup =
+        probe::startup_message(user, probe::PROBE_DATABASE, "pg_auto_failover health check");
     let mut probes: Vec<Probe> = targets
         .iter()
         .map(|t| Probe {
@@ -178,7 +179,9 @@ pub fn probe_all(
                     p.tracker.retry(now);
                     p.start_attempt(now);
                 }
-                (ProbeStep::Attempt { deadline_ms }, Phase::InFlight { .. }) if now >= deadline_ms => {
+                (ProbeStep::Attempt { deadline_ms }, Phase::InFlight { .. })
+                    if now >= deadline_ms =>
+                {
                     p.fail(now);
                 }
                 _ => {}
@@ -209,11 +212,11 @@ pub fn probe_all(
                 _ => {}
             }
         }
-        let timeout = i32::try_from(next_event.saturating_sub(now)).unwrap_or(100).clamp(0, 100);
+        let timeout = i32::try_from(next_event.saturating_sub(now))
+            .unwrap_or(100)
+            .clamp(0, 100);
         // SAFETY: fds is a valid array of fds.len() pollfd structs
-        let ready = unsafe {
-            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout)
-        };
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if ready <= 0 {
             continue;
         }
