@@ -4,6 +4,8 @@
 #   make build    build the monitor extension and the keeper
 #   make install  install the extension into the system PostgreSQL 15
 #   make test     lint, build, install, and run every test (what CI runs)
+#   make demo     start a local monitor + primary + secondary and print their state
+#   make demo-stop
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
@@ -22,7 +24,7 @@ APT_PACKAGES = postgresql-15 postgresql-client-15 postgresql-server-dev-15 libcl
 # run privileged steps with sudo unless we are root
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build install test lint unit-test sql-test clean
+.PHONY: all deps build install test lint unit-test sql-test demo demo-stop clean
 
 all: build
 
@@ -63,6 +65,12 @@ test: deps lint
 	$(MAKE) install PROFILE=debug
 	$(MAKE) unit-test
 	$(MAKE) sql-test
+
+demo: install
+	scripts/demo.sh
+
+demo-stop:
+	scripts/demo-stop.sh
 
 clean:
 	cargo clean
