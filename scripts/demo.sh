@@ -16,10 +16,12 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# runs a command as the postgres user, with the demo's home and XDG directories
+AS_POSTGRES=("${RUN_AS[@]}" env -u RUST_BACKTRACE HOME="$DEMO_DIR"
+    XDG_CONFIG_HOME="$DEMO_DIR/config" XDG_DATA_HOME="$DEMO_DIR/share"
+    XDG_RUNTIME_DIR="$DEMO_DIR/run" PG_REGRESS_SOCK_DIR="")
 as_postgres() {
-    "${RUN_AS[@]}" env -u RUST_BACKTRACE HOME="$DEMO_DIR" \
-        XDG_CONFIG_HOME="$DEMO_DIR/config" XDG_DATA_HOME="$DEMO_DIR/share" \
-        XDG_RUNTIME_DIR="$DEMO_DIR/run" PG_REGRESS_SOCK_DIR="" "$@"
+    "${AS_POSTGRES[@]}" "$@"
 }
 
 if [ -e "$DEMO_DIR/monitor.port" ]; then
@@ -50,7 +52,8 @@ start_node() {
     local name=$1 port
     port=$(free_port)
     echo "Starting node $name on 127.0.0.1:$port"
-    as_postgres setsid "$KEEPER" create postgres --pgdata "$DEMO_DIR/$name" --pgport "$port" \
+    # in its own session, so that demo-stop can stop the keeper and its Postgres together
+    setsid "${AS_POSTGRES[@]}" "$KEEPER" create postgres --pgdata "$DEMO_DIR/$name" --pgport "$port" \
         --pghost 127.0.0.1 --pgctl "$PG_BIN/pg_ctl" --hostname 127.0.0.1 --name "$name" \
         --auth trust --no-ssl --monitor "$monitor_uri" --run \
         > "$DEMO_DIR/$name.log" 2>&1 &

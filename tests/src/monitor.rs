@@ -28,10 +28,21 @@ pub struct Monitor {
 impl Monitor {
     /// Starts a monitor with [`MONITOR_SETTINGS`] plus `extra` settings.
     pub fn start(label: &str, extra: &[&str]) -> Monitor {
+        Monitor::start_in(label, extra, "postgres")
+    }
+
+    /// Like [`Monitor::start`], with the extension in database `dbname` (created if needed).
+    pub fn start_in(label: &str, extra: &[&str], dbname: &str) -> Monitor {
         let mut settings: Vec<&str> = MONITOR_SETTINGS.to_vec();
         settings.extend_from_slice(extra);
         let server = PgServer::start(label, &settings);
-        let mut client = server.connect();
+        if dbname != "postgres" {
+            server
+                .connect()
+                .batch_execute(&format!("CREATE DATABASE {dbname}"))
+                .unwrap_or_else(|e| panic!("create database {dbname}: {e}"));
+        }
+        let mut client = server.connect_to(dbname);
         client
             .batch_execute("CREATE EXTENSION pgautofailover CASCADE")
             .unwrap_or_else(|e| panic!("create extension: {e}\n{}", server.log()));

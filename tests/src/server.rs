@@ -41,9 +41,8 @@ fn run_as() -> Option<RunAs> {
     }
 }
 
-/// A command for a Postgres program, run as the Postgres user, with a clean environment.
-pub fn pg_command(program: &str) -> Command {
-    let mut command = Command::new(Path::new(PG_BIN).join(program));
+/// Makes `command` run as the Postgres user (when we are root), with a clean environment.
+pub fn as_postgres(command: &mut Command) -> &mut Command {
     command
         .env_remove("RUST_BACKTRACE")
         .env_remove("PGDATA")
@@ -53,6 +52,13 @@ pub fn pg_command(program: &str) -> Command {
     if let Some(user) = run_as() {
         command.uid(user.uid).gid(user.gid);
     }
+    command
+}
+
+/// A command for a Postgres program, run as the Postgres user, with a clean environment.
+pub fn pg_command(program: &str) -> Command {
+    let mut command = Command::new(Path::new(PG_BIN).join(program));
+    as_postgres(&mut command);
     command
 }
 
