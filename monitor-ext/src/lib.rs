@@ -52,4 +52,5 @@ pub extern "C-unwind" fn _PG_init() {
         }
     }
     worker::register_launcher();
+    worker::drop_database::install();
 }

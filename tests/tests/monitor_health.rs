@@ -138,3 +138,66 @@ fn node_coming_back_is_marked_good_again() {
         "{events:#?}"
     );
 }
+
+fn workers_in(monitor: &mut Monitor, database: &str) -> i64 {
+    monitor
+        .client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+              WHERE backend_type = 'pg_auto_failover health check' AND datname = $1",
+            &[&database],
+        )
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+#[test]
+fn a_database_with_the_extension_can_still_be_dropped() {
+    let mut monitor = health_monitor("health-dropdb");
+    monitor
+        .client
+        .batch_execute("CREATE DATABASE scratch")
+        .expect("create database");
+    let mut scratch = monitor.server.connect_to("scratch");
+    scratch
+        .batch_execute("CREATE EXTENSION pgautofailover CASCADE")
+        .expect("create extension");
+    drop(scratch);
+    wait::until(
+        "a health check worker in scratch",
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || (workers_in(&mut monitor, "scratch") == 1).then_some(()),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", monitor.server.log()));
+    monitor
+        .client
+        .batch_execute("DROP DATABASE scratch")
+        .unwrap_or_else(|e| panic!("drop database: {e:?}\n{}", monitor.server.log()));
+}
+
+#[test]
+fn a_database_without_the_extension_keeps_no_worker() {
+    let mut monitor = health_monitor("health-noext");
+    monitor
+        .client
+        .batch_execute("CREATE DATABASE other")
+        .expect("create database");
+    // the launcher scans every health_check_period (at least 1 s): watch a few scans
+    let mut seen = 0;
+    for _ in 0..30 {
+        seen = seen.max(workers_in(&mut monitor, "other"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lingering = workers_in(&mut monitor, "other");
+    assert_eq!(
+        lingering, 0,
+        "a worker stays connected to a database without the extension"
+    );
+    // and dropping it works at any moment
+    monitor
+        .client
+        .batch_execute("DROP DATABASE other")
+        .unwrap_or_else(|e| panic!("drop database: {e:?}"));
+    eprintln!("workers briefly seen in 'other': {seen}");
+}

@@ -103,8 +103,11 @@ pub extern "C-unwind" fn pgaf_health_check_main(arg: pg_sys::Datum) {
         }
         let period = Duration::from_millis(settings::health_check_period_ms());
         if settings::ENABLE_HEALTH_CHECKS.get() {
-            let nodes = BackgroundWorker::transaction(load_nodes);
-            if let Some(nodes) = nodes.filter(|n| !n.is_empty()) {
+            let Some(nodes) = BackgroundWorker::transaction(load_nodes) else {
+                // no extension here: free the slot; the launcher checks again later
+                return;
+            };
+            if !nodes.is_empty() {
                 let targets: Vec<Target> = nodes
                     .iter()
                     .map(|(n, _)| Target {

@@ -1,10 +1,13 @@
-//! Background workers: a launcher, and one health check worker per database.
+//! Background workers: a launcher, and one health check worker per database with the
+//! extension.
 //!
 //! A background worker stays connected to one database for life, and the monitor's tables may
 //! live in any database. So a launcher (connected to no database) lists the databases every few
-//! seconds and keeps one health check worker running in each; a worker in a database without
-//! the extension only checks, once per period, whether it was created.
+//! seconds and starts a health check worker in each one that has none; a worker in a database
+//! without the extension exits at once, so it holds no worker slot and no connection, and is
+//! tried again at the next scan.
 
+pub mod drop_database;
 mod health;
 mod probe_io;
 

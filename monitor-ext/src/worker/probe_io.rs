@@ -39,9 +39,14 @@ enum Phase {
 
 struct Probe {
     addr: Option<SocketAddr>,
-    tracker: ProbeTracker,
+    /// None until the first attempt starts.
+    tracker: Option<ProbeTracker>,
     phase: Phase,
 }
+
+/// At most this many connections in flight at once, to stay well within the process's file
+/// descriptor limit however many nodes there are; the others wait for a free slot.
+const MAX_IN_FLIGHT: usize = 256;
 
 fn elapsed_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -78,10 +83,16 @@ impl Probe {
     }
 
     fn fail(&mut self, now_ms: u64) {
-        self.phase = match self.tracker.failed(now_ms) {
-            ProbeStep::Done { healthy } => Phase::Done(healthy),
+        let step = self.tracker.as_mut().map(|t| t.failed(now_ms));
+        self.phase = match step {
+            Some(ProbeStep::Done { healthy }) => Phase::Done(healthy),
             _ => Phase::Idle,
         };
+    }
+
+    /// The tracker's step, or `Attempt` due now for a probe not started yet.
+    fn step(&self) -> Option<ProbeStep> {
+        self.tracker.as_ref().map(ProbeTracker::step)
     }
 
     fn succeed(&mut self) {
@@ -89,7 +100,9 @@ impl Probe {
             // say goodbye so that the server does not log an unexpected EOF
             let _ = socket.write(&probe::TERMINATE);
         }
-        self.tracker.succeeded();
+        if let Some(t) = self.tracker.as_mut() {
+            t.succeeded();
+        }
         self.phase = Phase::Done(true);
     }
 
@@ -162,29 +175,46 @@ pub fn probe_all(
         .iter()
         .map(|t| Probe {
             addr: resolve(t),
-            tracker: ProbeTracker::start(policy, 0),
+            tracker: None,
             phase: Phase::Idle,
         })
         .collect();
-    for p in &mut probes {
-        p.start_attempt(0);
-    }
 
     loop {
         let now = elapsed_ms(start);
-        // time-based steps: retries due, attempts timed out
+        // time-based steps: attempts timed out, then new attempts and retries while slots last
         for p in &mut probes {
-            match (p.tracker.step(), &p.phase) {
-                (ProbeStep::RetryAt { at_ms }, Phase::Idle) if now >= at_ms => {
-                    p.tracker.retry(now);
-                    p.start_attempt(now);
+            if let (Some(ProbeStep::Attempt { deadline_ms }), Phase::InFlight { .. }) =
+                (p.step(), &p.phase)
+                && now >= deadline_ms
+            {
+                p.fail(now);
+            }
+        }
+        let mut in_flight = probes
+            .iter()
+            .filter(|p| matches!(p.phase, Phase::InFlight { .. }))
+            .count();
+        for p in &mut probes {
+            if in_flight >= MAX_IN_FLIGHT {
+                break;
+            }
+            let due = match (p.step(), &p.phase) {
+                (None, Phase::Idle) => {
+                    p.tracker = Some(ProbeTracker::start(policy, now));
+                    true
                 }
-                (ProbeStep::Attempt { deadline_ms }, Phase::InFlight { .. })
-                    if now >= deadline_ms =>
-                {
-                    p.fail(now);
+                (Some(ProbeStep::RetryAt { at_ms }), Phase::Idle) if now >= at_ms => {
+                    if let Some(t) = p.tracker.as_mut() {
+                        t.retry(now);
+                    }
+                    true
                 }
-                _ => {}
+                _ => false,
+            };
+            if due {
+                p.start_attempt(now);
+                in_flight += usize::from(matches!(p.phase, Phase::InFlight { .. }));
             }
         }
         if probes.iter().all(|p| matches!(p.phase, Phase::Done(_))) {
@@ -198,8 +228,11 @@ pub fn probe_all(
         let mut owners: Vec<usize> = Vec::new();
         let mut next_event = now + 100;
         for (i, p) in probes.iter().enumerate() {
-            match (&p.phase, p.tracker.step()) {
-                (Phase::InFlight { socket, sent, .. }, ProbeStep::Attempt { deadline_ms }) => {
+            match (&p.phase, p.step()) {
+                (
+                    Phase::InFlight { socket, sent, .. },
+                    Some(ProbeStep::Attempt { deadline_ms }),
+                ) => {
                     fds.push(libc::pollfd {
                         fd: socket.as_raw_fd(),
                         events: if *sent { libc::POLLIN } else { libc::POLLOUT },
@@ -208,7 +241,9 @@ pub fn probe_all(
                     owners.push(i);
                     next_event = next_event.min(deadline_ms);
                 }
-                (Phase::Idle, ProbeStep::RetryAt { at_ms }) => next_event = next_event.min(at_ms),
+                (Phase::Idle, Some(ProbeStep::RetryAt { at_ms })) => {
+                    next_event = next_event.min(at_ms);
+                }
                 _ => {}
             }
         }
