@@ -45,7 +45,9 @@ fn stop_health_workers(database: pg_sys::Oid) {
     }
 }
 
+/// The hook: Postgres's `ProcessUtility` signature, hence its eight arguments.
 #[pg_guard]
+#[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn pgaf_process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
     query_string: *const std::ffi::c_char,
