@@ -29,8 +29,10 @@ if [ -e "$DEMO_DIR/monitor.port" ]; then
     exit 1
 fi
 rm -rf "$DEMO_DIR"
-mkdir -p "$DEMO_DIR"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$DEMO_DIR"
+# the keeper falls back to /tmp for XDG directories that do not exist
+mkdir -p "$DEMO_DIR"/{config,share,run}
+chmod 700 "$DEMO_DIR/run"
+[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$DEMO_DIR"
 
 monitor_port=$(free_port)
 echo "$monitor_port" > "$DEMO_DIR/monitor.port"

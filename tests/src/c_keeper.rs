@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{PG_BIN, as_postgres, pg_command};
+use crate::server::{PG_BIN, as_postgres, owned_dir, pg_command};
 
 /// Where Debian installs the 2.0 keeper.
 pub const C_KEEPER: &str = "/usr/bin/pg_autoctl";
@@ -28,6 +28,10 @@ impl CKeeper {
         let pgdata = dir.join(name);
         let log = dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("create keeper log");
+        // the keeper falls back to /tmp for directories that do not exist
+        for sub in ["config", "share", "run"] {
+            owned_dir(&dir.join(sub));
+        }
         let mut keeper = Command::new(C_KEEPER);
         as_postgres(&mut keeper);
         keeper

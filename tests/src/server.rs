@@ -88,19 +88,24 @@ impl TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let path = PathBuf::from(format!("/tmp/pgaf-{}-{}-{n}", label, std::process::id()));
         let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
-            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-        if let Some(user) = run_as() {
-            std::os::unix::fs::chown(&path, Some(user.uid), Some(user.gid))
-                .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
-        }
+        owned_dir(&path);
         TempDir { path }
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Creates `path` (mode 0700) owned by the Postgres user.
+pub fn owned_dir(path: &Path) {
+    fs::create_dir_all(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    if let Some(user) = run_as() {
+        std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
     }
 }
 
