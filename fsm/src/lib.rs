@@ -8,9 +8,12 @@
 //! monitor can produce ([`edges`]), for the keeper to prove it can execute each one.
 //!
 //! There is no I/O here: callers load a [`Group`] snapshot, call a function, and apply the
-//! returned [`Effect`]s. Time is an input ([`Clock`]).
+//! returned [`Effect`]s. Time is an input ([`Clock`]). The one piece of state shared across
+//! decisions, the latest heartbeats kept between table writes, is the data structure in
+//! [`beats`].
 
 pub mod api;
+pub mod beats;
 pub mod edges;
 pub mod election;
 mod error;

@@ -187,7 +187,7 @@ thread_local! {
 }
 
 /// The state an enum value OID stands for.
-fn state_of_enum_oid(oid: pg_sys::Oid) -> ReplicationState {
+pub fn state_of_enum_oid(oid: pg_sys::Oid) -> ReplicationState {
     let key = oid.to_u32();
     if let Some(state) = STATE_BY_OID.with(|m| m.borrow().get(&key).copied()) {
         return state;

@@ -5,6 +5,7 @@
 //! crate, which takes every decision:
 //! - `api/`: the SQL functions (`node_active`, `register_node`, `perform_failover`, ...);
 //! - [`store`]: reading and writing the tables, events and notifications;
+//! - [`beats`]: the latest heartbeats kept in shared memory between table writes;
 //! - [`locks`]: the per-formation and per-group advisory locks;
 //! - [`worker`]: the background workers that probe every node's Postgres;
 //! - [`settings`]: the `pgautofailover.*` GUCs;
@@ -16,6 +17,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 pub mod api;
+pub mod beats;
 pub mod errors;
 pub mod fmgr;
 pub mod locks;
@@ -51,6 +53,7 @@ pub extern "C-unwind" fn _PG_init() {
             std::env::remove_var("RUST_BACKTRACE");
         }
     }
+    beats::init();
     worker::register_launcher();
     worker::drop_database::install();
 }

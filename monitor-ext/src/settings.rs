@@ -30,6 +30,9 @@ pub static ENABLE_HEALTH_CHECKS: GucSetting<bool> = GucSetting::<bool>::new(true
 /// `pgautofailover.enable_version_checks` (hidden): accepted for compatibility; this monitor
 /// always ships its SQL and library together.
 pub static ENABLE_VERSION_CHECKS: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// `pgautofailover.heartbeat_flush_interval` (hidden): how often heartbeats kept in shared
+/// memory are written to the table.
+pub static HEARTBEAT_FLUSH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// `pgautofailover.health_check_user` (hidden): the role the probe presents.
 pub static HEALTH_CHECK_USER: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"pgautofailover_monitor"));
@@ -147,6 +150,16 @@ pub fn define() {
         GucContext::Sighup,
         GucFlags::NO_SHOW_ALL,
     );
+    GucRegistry::define_int_guc(
+        c"pgautofailover.heartbeat_flush_interval",
+        c"How often heartbeats kept in shared memory are written to pgautofailover.node.",
+        c"Heartbeats that change nothing are kept in shared memory and written in bulk.",
+        &HEARTBEAT_FLUSH_INTERVAL,
+        10,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS | GucFlags::NO_SHOW_ALL,
+    );
     GucRegistry::define_string_guc(
         c"pgautofailover.health_check_user",
         c"Role the health checks connect as.",
@@ -184,6 +197,11 @@ pub fn probe_policy() -> fsm::probe::ProbePolicy {
 /// The pause between probe rounds, in milliseconds.
 pub fn health_check_period_ms() -> u64 {
     non_negative(HEALTH_CHECK_PERIOD.get())
+}
+
+/// How often kept heartbeats are written to the table, in milliseconds.
+pub fn heartbeat_flush_interval_ms() -> u64 {
+    non_negative(HEARTBEAT_FLUSH_INTERVAL.get())
 }
 
 /// The role the probe presents.

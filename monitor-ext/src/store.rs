@@ -16,7 +16,7 @@ use fsm::{
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, BuiltinOid, PgOid};
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiHeapTupleData};
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 
 use crate::errors::{formation_not_found, spi_failed};
 
@@ -67,54 +67,112 @@ const TS: BuiltinOid = BuiltinOid::TIMESTAMPTZOID;
 const LSN: BuiltinOid = BuiltinOid::PG_LSNOID;
 
 /// The columns [`row_to_node`] reads, in order.
-const NODE_COLUMNS: &str = "nodeid, nodename, nodehost, nodeport, groupid, goalstate::text, \
-     reportedstate::text, coalesce(reportedpgisrunning, true), \
-     coalesce(reportedrepstate, 'unknown'), reporttime, walreporttime, health, healthchecktime, \
-     statechangetime, reportedtli, (reportedlsn - '0/0')::int8, candidatepriority, \
-     replicationquorum, \
-     nodecluster, formationid";
+/// The table is aliased `n` in every query.
+const NODE_COLUMNS: &str = "n.nodeid, n.nodename, n.nodehost, n.nodeport, n.groupid, \
+     n.goalstate, n.reportedstate, coalesce(n.reportedpgisrunning, true), \
+     coalesce(n.reportedrepstate, 'unknown'), n.reporttime, n.walreporttime, n.health, \
+     n.healthchecktime, n.statechangetime, n.reportedtli, n.reportedlsn, n.candidatepriority, \
+     n.replicationquorum, n.nodecluster, n.formationid";
 
-fn get<T: IntoDatum + FromDatum>(row: &SpiHeapTupleData<'_>, i: usize) -> Option<T> {
-    row.get::<T>(i).ok().flatten()
+/// One row of the last SPI result, read as raw datums (no copies, no text round trips).
+struct RawRow {
+    tuple: *mut pg_sys::HeapTupleData,
+    tupdesc: pg_sys::TupleDesc,
 }
 
-fn get_ts(row: &SpiHeapTupleData<'_>, i: usize) -> Timestamp {
-    Timestamp(get::<TimestampWithTimeZone>(row, i).map_or(0, |t| t.into_inner()))
+impl RawRow {
+    /// Column `attnum` (1-based), or None when NULL.
+    fn datum(&self, attnum: i32) -> Option<pg_sys::Datum> {
+        let mut is_null = false;
+        // SAFETY: tuple and tupdesc come from SPI_tuptable of the current SPI call
+        let datum = unsafe { pg_sys::heap_getattr(self.tuple, attnum, self.tupdesc, &mut is_null) };
+        (!is_null).then_some(datum)
+    }
+
+    fn i64(&self, attnum: i32) -> Option<i64> {
+        self.datum(attnum).map(|d| d.value() as i64)
+    }
+
+    fn i32(&self, attnum: i32) -> Option<i32> {
+        self.datum(attnum).map(|d| d.value() as i32)
+    }
+
+    fn bool(&self, attnum: i32) -> Option<bool> {
+        self.datum(attnum).map(|d| d.value() != 0)
+    }
+
+    fn text(&self, attnum: i32) -> Option<String> {
+        // SAFETY: the column is of type text
+        self.datum(attnum)
+            .and_then(|d| unsafe { String::from_datum(d, false) })
+    }
+
+    fn name(&self, attnum: i32) -> Option<String> {
+        // SAFETY: a name datum points to a NUL-terminated NameData
+        self.datum(attnum).map(|d| unsafe {
+            std::ffi::CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>())
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+
+    fn timestamp(&self, attnum: i32) -> Timestamp {
+        Timestamp(self.i64(attnum).unwrap_or(0))
+    }
+
+    fn state(&self, attnum: i32) -> ReplicationState {
+        self.datum(attnum).map_or(ReplicationState::Unknown, |d| {
+            crate::fmgr::state_of_enum_oid(pg_sys::Oid::from(d.value() as u32))
+        })
+    }
 }
 
-fn get_state(row: &SpiHeapTupleData<'_>, i: usize) -> ReplicationState {
-    get::<String>(row, i)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(ReplicationState::Unknown)
+/// The rows of the last SPI result.
+fn raw_rows() -> Vec<RawRow> {
+    // SAFETY: SPI_tuptable is the result of the statement just executed in this SPI connection
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return Vec::new();
+        }
+        let count = usize::try_from((*table).numvals).unwrap_or(0);
+        (0..count)
+            .map(|i| RawRow {
+                tuple: *(*table).vals.add(i),
+                tupdesc: (*table).tupdesc,
+            })
+            .collect()
+    }
 }
 
-/// A node row read with [`NODE_COLUMNS`], and its formation id.
-fn row_to_node(row: &SpiHeapTupleData<'_>) -> (Node, String) {
-    let lsn = get::<i64>(row, 16).map_or(0, |v| v as u64);
+/// A node row read with [`NODE_COLUMNS`] starting at column `first`, and its formation id.
+fn row_to_node(row: &RawRow, first: i32) -> (Node, String) {
+    let c = |offset: i32| first + offset;
     let node = Node {
-        id: get::<i64>(row, 1).unwrap_or(0),
-        name: get::<String>(row, 2).unwrap_or_default(),
-        host: get::<String>(row, 3).unwrap_or_default(),
-        port: get::<i32>(row, 4).unwrap_or(0),
-        group_id: get::<i32>(row, 5).unwrap_or(0),
-        goal: get_state(row, 6),
-        reported: get_state(row, 7),
-        pg_is_running: get::<bool>(row, 8).unwrap_or(true),
-        sync_state: get::<String>(row, 9)
+        id: row.i64(c(0)).unwrap_or(0),
+        name: row.text(c(1)).unwrap_or_default(),
+        host: row.text(c(2)).unwrap_or_default(),
+        port: row.i32(c(3)).unwrap_or(0),
+        group_id: row.i32(c(4)).unwrap_or(0),
+        goal: row.state(c(5)),
+        reported: row.state(c(6)),
+        pg_is_running: row.bool(c(7)).unwrap_or(true),
+        sync_state: row
+            .text(c(8))
             .and_then(|s| s.parse().ok())
             .unwrap_or(SyncState::Unknown),
-        report_time: get_ts(row, 10),
-        wal_report_time: get_ts(row, 11),
-        health: Health::from_i32(get::<i32>(row, 12).unwrap_or(-1)),
-        health_check_time: get_ts(row, 13),
-        state_change_time: get_ts(row, 14),
-        reported_tli: get::<i32>(row, 15).unwrap_or(1),
-        reported_lsn: Lsn(lsn),
-        candidate_priority: get::<i32>(row, 17).unwrap_or(0),
-        replication_quorum: get::<bool>(row, 18).unwrap_or(true),
-        node_cluster: get::<String>(row, 19).unwrap_or_else(|| "default".to_string()),
+        report_time: row.timestamp(c(9)),
+        wal_report_time: row.timestamp(c(10)),
+        health: Health::from_i32(row.i32(c(11)).unwrap_or(-1)),
+        health_check_time: row.timestamp(c(12)),
+        state_change_time: row.timestamp(c(13)),
+        reported_tli: row.i32(c(14)).unwrap_or(1),
+        reported_lsn: Lsn(row.i64(c(15)).unwrap_or(0) as u64),
+        candidate_priority: row.i32(c(16)).unwrap_or(0),
+        replication_quorum: row.bool(c(17)).unwrap_or(true),
+        node_cluster: row.text(c(18)).unwrap_or_else(|| "default".to_string()),
     };
-    (node, get::<String>(row, 20).unwrap_or_default())
+    (node, row.text(c(19)).unwrap_or_default())
 }
 
 fn select_nodes(
@@ -124,11 +182,44 @@ fn select_nodes(
 ) -> Vec<(Node, String)> {
     Spi::connect(|client| {
         let plan = plan(client, sql, types);
-        let rows = match client.select(&*plan, None, args) {
-            Ok(rows) => rows,
-            Err(e) => spi_failed("read pgautofailover.node", e),
-        };
-        rows.map(|row| row_to_node(&row)).collect()
+        if let Err(e) = client.select(&*plan, None, args) {
+            spi_failed("read pgautofailover.node", e);
+        }
+        let (mut nodes, formations): (Vec<Node>, Vec<String>) =
+            raw_rows().iter().map(|row| row_to_node(row, 1)).unzip();
+        crate::beats::overlay(&mut nodes);
+        nodes.into_iter().zip(formations).collect()
+    })
+}
+
+/// A formation and every node of one of its groups (including those being dropped), in one
+/// query: what each decision starts from. None when the formation does not exist.
+pub fn formation_and_group(formation_id: &str, group_id: i32) -> Option<(Formation, Vec<Node>)> {
+    Spi::connect(|client| {
+        let plan = plan(
+            client,
+            const_format(
+                "SELECT f.formationid, f.kind, f.dbname, f.opt_secondary, \
+                        f.number_sync_standbys, {NODE_COLUMNS} \
+                   FROM pgautofailover.formation AS f \
+                   LEFT JOIN pgautofailover.node AS n \
+                          ON n.formationid = f.formationid AND n.groupid = $2 \
+                  WHERE f.formationid = $1",
+            ),
+            &[T, I4],
+        );
+        if let Err(e) = client.select(&*plan, None, &[text(formation_id), group_id.into()]) {
+            spi_failed("read the formation and its group", e);
+        }
+        let rows = raw_rows();
+        let formation = formation_of_row(rows.first()?);
+        let mut nodes: Vec<Node> = rows
+            .iter()
+            .filter(|row| row.datum(6).is_some())
+            .map(|row| row_to_node(row, 6).0)
+            .collect();
+        crate::beats::overlay(&mut nodes);
+        Some((formation, nodes))
     })
 }
 
@@ -136,7 +227,7 @@ fn select_nodes(
 pub fn group_nodes(formation_id: &str, group_id: i32) -> Vec<Node> {
     select_nodes(
         const_format(
-            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node AS n \
              WHERE formationid = $1 AND groupid = $2 ORDER BY nodeid",
         ),
         &[T, I4],
@@ -151,7 +242,7 @@ pub fn group_nodes(formation_id: &str, group_id: i32) -> Vec<Node> {
 pub fn formation_nodes(formation_id: &str) -> Vec<Node> {
     select_nodes(
         const_format(
-            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node AS n \
              WHERE formationid = $1 ORDER BY groupid, nodeid",
         ),
         &[T],
@@ -165,7 +256,7 @@ pub fn formation_nodes(formation_id: &str) -> Vec<Node> {
 /// A node by id, with its formation id.
 pub fn node_by_id(node_id: NodeId) -> Option<(Node, String)> {
     select_nodes(
-        const_format("SELECT {NODE_COLUMNS} FROM pgautofailover.node WHERE nodeid = $1"),
+        const_format("SELECT {NODE_COLUMNS} FROM pgautofailover.node AS n WHERE nodeid = $1"),
         &[I8],
         &[node_id.into()],
     )
@@ -177,7 +268,7 @@ pub fn node_by_id(node_id: NodeId) -> Option<(Node, String)> {
 pub fn node_by_name(formation_id: &str, name: &str) -> Option<Node> {
     select_nodes(
         const_format(
-            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node AS n \
              WHERE formationid = $1 AND nodename = $2",
         ),
         &[T, T],
@@ -192,7 +283,7 @@ pub fn node_by_name(formation_id: &str, name: &str) -> Option<Node> {
 pub fn node_by_host(host: &str, port: i32) -> Option<(Node, String)> {
     select_nodes(
         const_format(
-            "SELECT {NODE_COLUMNS} FROM pgautofailover.node \
+            "SELECT {NODE_COLUMNS} FROM pgautofailover.node AS n \
              WHERE nodehost = $1 AND nodeport = $2",
         ),
         &[T, I4],
@@ -205,7 +296,7 @@ pub fn node_by_host(host: &str, port: i32) -> Option<(Node, String)> {
 /// Every node of every formation with its formation id (for the health checks).
 pub fn all_nodes() -> Vec<(Node, String)> {
     select_nodes(
-        const_format("SELECT {NODE_COLUMNS} FROM pgautofailover.node ORDER BY nodeid"),
+        const_format("SELECT {NODE_COLUMNS} FROM pgautofailover.node AS n ORDER BY nodeid"),
         &[],
         &[],
     )
@@ -233,24 +324,29 @@ pub fn formation(formation_id: &str) -> Option<Formation> {
     Spi::connect(|client| {
         let plan = plan(
             client,
-            "SELECT formationid, kind, dbname::text, opt_secondary, number_sync_standbys \
+            "SELECT formationid, kind, dbname, opt_secondary, number_sync_standbys \
                FROM pgautofailover.formation WHERE formationid = $1",
             &[T],
         );
-        let rows = match client.select(&*plan, Some(1), &[text(formation_id)]) {
-            Ok(rows) => rows,
-            Err(e) => spi_failed("read pgautofailover.formation", e),
-        };
-        rows.into_iter().next().map(|row| Formation {
-            id: get::<String>(&row, 1).unwrap_or_default(),
-            kind: get::<String>(&row, 2)
-                .and_then(|k| FormationKind::parse(&k))
-                .unwrap_or(FormationKind::Pgsql),
-            dbname: get::<String>(&row, 3).unwrap_or_default(),
-            opt_secondary: get::<bool>(&row, 4).unwrap_or(true),
-            number_sync_standbys: get::<i32>(&row, 5).unwrap_or(0),
-        })
+        if let Err(e) = client.select(&*plan, Some(1), &[text(formation_id)]) {
+            spi_failed("read pgautofailover.formation", e);
+        }
+        raw_rows().first().map(formation_of_row)
     })
+}
+
+/// A formation from columns 1 to 5 of a row.
+fn formation_of_row(row: &RawRow) -> Formation {
+    Formation {
+        id: row.text(1).unwrap_or_default(),
+        kind: row
+            .text(2)
+            .and_then(|k| FormationKind::parse(&k))
+            .unwrap_or(FormationKind::Pgsql),
+        dbname: row.name(3).unwrap_or_default(),
+        opt_secondary: row.bool(4).unwrap_or(true),
+        number_sync_standbys: row.i32(5).unwrap_or(0),
+    }
 }
 
 /// A formation by id, or an error naming it.
@@ -271,6 +367,7 @@ fn write(sql: &'static str, types: &[BuiltinOid], args: &[DatumWithOid<'_>], wha
 
 /// Stores a heartbeat: the report columns of `node` (already merged by [`fsm::report`]).
 pub fn save_report(node: &Node) {
+    crate::beats::written(node);
     write(
         "UPDATE pgautofailover.node \
             SET reportedstate = $2::text::pgautofailover.replication_state, \

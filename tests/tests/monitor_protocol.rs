@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
 use tests::monitor::{Monitor, ScriptedKeeper, settle};
+use tests::wait;
 
 fn state(keeper: &ScriptedKeeper) -> (&str, &str) {
     (keeper.current.as_str(), keeper.assigned.as_str())
@@ -490,7 +491,7 @@ fn state_changes_are_notified_on_the_state_and_log_channels() {
 }
 
 #[test]
-fn unchanged_heartbeats_only_rewrite_the_report() {
+fn unchanged_heartbeats_write_no_event_and_reach_the_table_within_the_flush_interval() {
     let mut monitor = Monitor::start("proto-heartbeat", &[]);
     let (mut first, _second) = primary_and_secondary(&mut monitor);
     let c = &mut monitor.client;
@@ -509,14 +510,24 @@ fn unchanged_heartbeats_only_rewrite_the_report() {
     for _ in 0..20 {
         assert_eq!(first.heartbeat(c), "primary");
     }
-    let row = c
-        .query_one(
-            "SELECT reporttime::text, reportedlsn::text FROM pgautofailover.node WHERE nodeid = 1",
-            &[],
-        )
-        .expect("node");
-    assert_ne!(row.get::<_, String>(0), time_before, "reporttime moves");
-    assert_eq!(row.get::<_, String>(1), "0/3000100", "the LSN is stored");
+    // kept in shared memory, written by the worker within a second (heartbeat_flush_interval)
+    let stored = wait::until(
+        "the heartbeat in pgautofailover.node",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let row = c
+                .query_one(
+                    "SELECT reporttime::text, reportedlsn::text FROM pgautofailover.node \
+                      WHERE nodeid = 1",
+                    &[],
+                )
+                .ok()?;
+            let (time, lsn): (String, String) = (row.get(0), row.get(1));
+            (time != time_before && lsn == "0/3000100").then_some(lsn)
+        },
+    );
+    assert!(stored.is_ok(), "{stored:?}");
     let events_after: i64 = c
         .query_one("SELECT count(*) FROM pgautofailover.event", &[])
         .expect("count")
@@ -524,5 +535,51 @@ fn unchanged_heartbeats_only_rewrite_the_report() {
     assert_eq!(
         events_after, events_before,
         "no event for unchanged heartbeats"
+    );
+}
+
+#[test]
+fn decisions_see_heartbeats_not_yet_written_to_the_table() {
+    // heartbeats stay in shared memory for a minute; a primary reporting every 100 ms must
+    // not look silent, even though its row is older than the unhealthy timeout and its probe
+    // fails (nothing listens on its port)
+    let mut monitor = Monitor::start(
+        "proto-overlay",
+        &[
+            "pgautofailover.heartbeat_flush_interval = 60000",
+            "pgautofailover.node_considered_unhealthy_timeout = 1000",
+            "pgautofailover.enable_health_checks = on",
+            "pgautofailover.health_check_period = 200",
+            "pgautofailover.health_check_timeout = 200",
+            "pgautofailover.health_check_max_retries = 1",
+            "pgautofailover.health_check_retry_delay = 100",
+        ],
+    );
+    let (mut first, mut second) = primary_and_secondary(&mut monitor);
+    assert_eq!(state(&first), ("primary", "primary"));
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        let goal = first.heartbeat(&mut monitor.client);
+        assert_eq!(goal, "primary", "{:#?}", monitor.events());
+        let goal = second.heartbeat(&mut monitor.client);
+        assert_eq!(goal, "secondary", "{:#?}", monitor.events());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = &mut monitor.client;
+    let (age, health): (f64, i32) = c
+        .query_one(
+            "SELECT extract(epoch FROM now() - reporttime)::float8, health \
+               FROM pgautofailover.node WHERE nodeid = $1",
+            &[&first.node_id],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("row");
+    assert!(
+        age > 1.5,
+        "the row was not written by heartbeats (age {age})"
+    );
+    assert_eq!(
+        health, 0,
+        "the probe fails: nothing listens on the node's port"
     );
 }

@@ -1,10 +1,12 @@
 //! `node_active()`: the heartbeat every keeper sends about once a second, and the entry point of
 //! the state machine.
 //!
-//! A heartbeat that changes nothing (same reported state, no decision) is the common case: it
-//! only rewrites the report columns of one row, and it commits without waiting for the WAL
-//! flush. Losing such a heartbeat in a monitor crash loses nothing: the keeper sends the next
-//! one a second later. Anything else (a new reported state, a goal change) commits durably.
+//! A heartbeat that changes nothing (same reported state, no decision) is the common case: its
+//! report is only kept in shared memory (`crate::beats`), which every decision reads over the
+//! table and which the health check worker writes to the table once a second. It writes no row
+//! and no WAL. Losing such a heartbeat in a monitor crash loses nothing: the keeper sends the
+//! next one a second later, and `startup_grace_period` covers the restart. Anything else (a new
+//! reported state, a goal change) is written to the table and commits durably.
 
 use fsm::report::Report;
 use fsm::rules;
@@ -15,7 +17,7 @@ use pgrx::prelude::*;
 use super::Decision;
 use crate::errors::{or_raise, raise, raise_fsm, sql_error};
 use crate::fmgr::{Args, Value, return_record, v1_function};
-use crate::store;
+use crate::{beats, store};
 
 v1_function!(pg_finfo_pgaf_node_active);
 
@@ -56,8 +58,7 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
     // A transaction that wrote before us is not ours to make asynchronous.
     let had_writes = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
 
-    let formation = store::formation_or_raise(&formation_id);
-    let mut decision = Decision::load(formation.clone(), group_id);
+    let mut decision = Decision::load(&formation_id, group_id);
     if decision.group.get(node_id).is_none() {
         // Not in the group the keeper named: say why, or follow the node to its real group.
         match store::node_by_id(node_id) {
@@ -71,7 +72,7 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
                 format!("node {node_id} does not belong to formation {formation_id}"),
                 Some(format!("It belongs to formation \"{other}\".")),
             )),
-            Some((node, _)) => decision = Decision::load_locked(formation, node.group_id),
+            Some((node, _)) => decision = Decision::load_locked(&formation_id, node.group_id),
         }
     }
 
@@ -79,8 +80,8 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
     let Some(node) = decision.group.get(node_id).cloned() else {
         raise_fsm(&fsm::FsmError::NodeNotFound { node_id });
     };
-    store::save_report(&node);
     if changed {
+        store::save_report(&node);
         let description = if node.goal == fsm::ReplicationState::ReportLsn {
             format!(
                 "New state is reported by {} with LSN {}: {}",
@@ -101,8 +102,14 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
     or_raise(rules::proceed(&mut decision.group, node_id));
     let decided = decision.commit();
 
-    if !changed && !decided && !had_writes {
-        relax_commit();
+    if decided && !changed {
+        store::save_report(&node);
+    } else if !changed && !beats::keep(&node) {
+        // no room in shared memory: write the row, without waiting for the WAL flush
+        store::save_report(&node);
+        if !had_writes {
+            relax_commit();
+        }
     }
 
     let (goal, priority, quorum) = decision.group.get(node_id).map_or(

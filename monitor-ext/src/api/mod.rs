@@ -10,9 +10,10 @@ pub mod reading;
 pub mod registration;
 pub mod replication_settings;
 
-use fsm::{Clock, Effect, Formation, Group, Timestamp};
+use fsm::{Clock, Effect, Group, Timestamp};
 use pgrx::pg_sys;
 
+use crate::errors::formation_not_found;
 use crate::locks::{self, Mode};
 use crate::{settings, store};
 
@@ -37,15 +38,17 @@ pub struct Decision {
 
 impl Decision {
     /// Locks the formation (shared) and the group (exclusive), then loads the group.
-    pub fn load(formation: Formation, group_id: i32) -> Decision {
-        locks::lock_formation(&formation.id, Mode::Shared);
-        Decision::load_locked(formation, group_id)
+    pub fn load(formation_id: &str, group_id: i32) -> Decision {
+        locks::lock_formation(formation_id, Mode::Shared);
+        Decision::load_locked(formation_id, group_id)
     }
 
-    /// Loads the group; the caller holds the locks.
-    pub fn load_locked(formation: Formation, group_id: i32) -> Decision {
-        locks::lock_group(&formation.id, group_id, Mode::Exclusive);
-        let nodes = store::group_nodes(&formation.id, group_id);
+    /// Locks the group and loads it with its formation; the caller holds the formation lock.
+    pub fn load_locked(formation_id: &str, group_id: i32) -> Decision {
+        locks::lock_group(formation_id, group_id, Mode::Exclusive);
+        let Some((formation, nodes)) = store::formation_and_group(formation_id, group_id) else {
+            formation_not_found(formation_id);
+        };
         let group = Group::new(
             formation,
             group_id,

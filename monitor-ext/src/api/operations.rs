@@ -34,7 +34,7 @@ fn named_node_or_raise(formation_id: &str, name: &str) -> Node {
 
 /// Loads the group of `node` under its locks.
 fn decision_for(node: &Node, formation_id: &str) -> Decision {
-    Decision::load(store::formation_or_raise(formation_id), node.group_id)
+    Decision::load(formation_id, node.group_id)
 }
 
 v1_function!(pg_finfo_pgaf_perform_failover);
@@ -47,7 +47,7 @@ pub extern "C-unwind" fn pgaf_perform_failover(fcinfo: pg_sys::FunctionCallInfo)
     let args = unsafe { Args::new(fcinfo, "perform_failover") };
     let formation_id = args.text(0, "formation_id");
     let group_id = args.i32(1, "group_id");
-    let mut decision = Decision::load(store::formation_or_raise(&formation_id), group_id);
+    let mut decision = Decision::load(&formation_id, group_id);
     or_raise(api::perform_failover(&mut decision.group));
     decision.commit();
     return_void()
@@ -101,8 +101,7 @@ pub extern "C-unwind" fn pgaf_stop_maintenance(fcinfo: pg_sys::FunctionCallInfo)
 
 fn remove(node: Node, formation_id: &str, force: bool) -> pg_sys::Datum {
     locks::lock_formation(formation_id, Mode::Exclusive);
-    let mut decision =
-        Decision::load_locked(store::formation_or_raise(formation_id), node.group_id);
+    let mut decision = Decision::load_locked(formation_id, node.group_id);
     let done = or_raise(api::remove_node(&mut decision.group, node.id, force));
     decision.commit();
     return_bool(done)

@@ -84,7 +84,7 @@ pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) ->
         ));
     }
 
-    let mut decision = Decision::load_locked(formation.clone(), 0);
+    let mut decision = Decision::load_locked(&formation_id, 0);
     let plan = or_raise(register::plan(
         &formation,
         formation_count,

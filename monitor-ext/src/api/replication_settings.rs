@@ -35,7 +35,7 @@ pub extern "C-unwind" fn pgaf_set_node_candidate_priority(
     let formation_id = args.text(0, "formation_id");
     let node = named_node(&formation_id, &args.text(1, "node_name"));
     let priority = args.i32(2, "candidate_priority");
-    let mut decision = Decision::load(store::formation_or_raise(&formation_id), node.group_id);
+    let mut decision = Decision::load(&formation_id, node.group_id);
     let done = or_raise(api::set_candidate_priority(
         &mut decision.group,
         node.id,
@@ -58,7 +58,7 @@ pub extern "C-unwind" fn pgaf_set_node_replication_quorum(
     let formation_id = args.text(0, "formation_id");
     let node = named_node(&formation_id, &args.text(1, "node_name"));
     let quorum = args.bool(2, "replication_quorum");
-    let mut decision = Decision::load(store::formation_or_raise(&formation_id), node.group_id);
+    let mut decision = Decision::load(&formation_id, node.group_id);
     let done = or_raise(api::set_replication_quorum(
         &mut decision.group,
         node.id,
@@ -81,8 +81,7 @@ pub extern "C-unwind" fn pgaf_set_formation_number_sync_standbys(
     let formation_id = args.text(0, "formation_id");
     let value = args.i32(1, "number_sync_standbys");
     locks::lock_formation(&formation_id, Mode::Exclusive);
-    let formation = store::formation_or_raise(&formation_id);
-    let mut decision = Decision::load_locked(formation, 0);
+    let mut decision = Decision::load_locked(&formation_id, 0);
     let done = or_raise(api::set_number_sync_standbys(&mut decision.group, value));
     decision.commit();
     return_bool(done)

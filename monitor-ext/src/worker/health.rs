@@ -1,9 +1,10 @@
 //! The health check worker of one database: every `health_check_period`, probe every node's
-//! Postgres and store the verdict; when it flips, record an event and notify.
+//! Postgres and store the verdict (when it flips, record an event and notify); every
+//! `heartbeat_flush_interval`, write the heartbeats kept in shared memory to the table.
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fsm::{Health, Node, Timestamp};
 use pgrx::bgworkers::{BackgroundWorker, SignalWakeFlags};
@@ -12,7 +13,7 @@ use pgrx::prelude::*;
 
 use super::probe_io::{Target, probe_all};
 use crate::locks::{self, Mode};
-use crate::{settings, store};
+use crate::{beats, settings, store};
 
 /// The nodes to probe, or None when the extension is not created in this database.
 fn load_nodes() -> Option<Vec<(Node, String)>> {
@@ -88,7 +89,53 @@ fn record(verdicts: &[(i64, bool)], before: &HashMap<i64, Probed>) {
     }
 }
 
-/// The health check worker's main loop; its argument is the database OID.
+/// One probe round: probe every node, store the verdicts. Returns false when interrupted by
+/// SIGTERM.
+fn probe_round(nodes: Vec<(Node, String)>) -> bool {
+    let targets: Vec<Target> = nodes
+        .iter()
+        .map(|(n, _)| Target {
+            node_id: n.id,
+            host: n.host.clone(),
+            port: n.port,
+        })
+        .collect();
+    let before: HashMap<i64, Probed> = nodes
+        .into_iter()
+        .map(|(n, formation_id)| {
+            (
+                n.id,
+                Probed {
+                    health: n.health,
+                    formation_id,
+                    group_id: n.group_id,
+                    host: n.host,
+                    port: n.port,
+                },
+            )
+        })
+        .collect();
+    let stopped = Cell::new(false);
+    let verdicts = probe_all(
+        &targets,
+        settings::probe_policy(),
+        &settings::health_check_user(),
+        || {
+            let stop = BackgroundWorker::sigterm_received();
+            stopped.set(stop);
+            stop
+        },
+    );
+    if stopped.get() {
+        return false;
+    }
+    BackgroundWorker::transaction(|| record(&verdicts, &before));
+    true
+}
+
+/// The health check worker's main loop; its argument is the database OID. Every
+/// `heartbeat_flush_interval` it writes the kept heartbeats; every `health_check_period` it
+/// probes the nodes.
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pgaf_health_check_main(arg: pg_sys::Datum) {
@@ -96,59 +143,38 @@ pub extern "C-unwind" fn pgaf_health_check_main(arg: pg_sys::Datum) {
     let oid = pg_sys::Oid::from(arg.value() as u32);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(oid), None);
 
+    let mut last_round: Option<Instant> = None;
+    let mut last_flush = Instant::now();
     loop {
         if BackgroundWorker::sighup_received() {
             // SAFETY: reloading the configuration on the worker's main thread
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
+        let Some(nodes) = BackgroundWorker::transaction(load_nodes) else {
+            // no extension here: free the slot; the launcher checks again later
+            return;
+        };
+        let flush_every = Duration::from_millis(settings::heartbeat_flush_interval_ms());
+        if last_flush.elapsed() >= flush_every {
+            last_flush = Instant::now();
+            BackgroundWorker::transaction(beats::flush);
+        }
+
         let period = Duration::from_millis(settings::health_check_period_ms());
-        if settings::ENABLE_HEALTH_CHECKS.get() {
-            let Some(nodes) = BackgroundWorker::transaction(load_nodes) else {
-                // no extension here: free the slot; the launcher checks again later
+        let due = last_round.is_none_or(|at| at.elapsed() >= period);
+        if settings::ENABLE_HEALTH_CHECKS.get() && due && !nodes.is_empty() {
+            last_round = Some(Instant::now());
+            if !probe_round(nodes) {
+                BackgroundWorker::transaction(beats::flush);
                 return;
-            };
-            if !nodes.is_empty() {
-                let targets: Vec<Target> = nodes
-                    .iter()
-                    .map(|(n, _)| Target {
-                        node_id: n.id,
-                        host: n.host.clone(),
-                        port: n.port,
-                    })
-                    .collect();
-                let before: HashMap<i64, Probed> = nodes
-                    .into_iter()
-                    .map(|(n, formation_id)| {
-                        (
-                            n.id,
-                            Probed {
-                                health: n.health,
-                                formation_id,
-                                group_id: n.group_id,
-                                host: n.host,
-                                port: n.port,
-                            },
-                        )
-                    })
-                    .collect();
-                let stopped = Cell::new(false);
-                let verdicts = probe_all(
-                    &targets,
-                    settings::probe_policy(),
-                    &settings::health_check_user(),
-                    || {
-                        let stop = BackgroundWorker::sigterm_received();
-                        stopped.set(stop);
-                        stop
-                    },
-                );
-                if stopped.get() {
-                    return;
-                }
-                BackgroundWorker::transaction(|| record(&verdicts, &before));
             }
         }
-        if !BackgroundWorker::wait_latch(Some(period)) {
+
+        let until_flush = flush_every.saturating_sub(last_flush.elapsed());
+        let until_round = last_round.map_or(period, |at| period.saturating_sub(at.elapsed()));
+        let nap = until_flush.min(until_round).max(Duration::from_millis(10));
+        if !BackgroundWorker::wait_latch(Some(nap)) {
+            BackgroundWorker::transaction(beats::flush);
             return;
         }
     }
