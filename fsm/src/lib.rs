@@ -5,7 +5,8 @@
 //! [`register`]), how a new primary is elected among several standbys ([`election`]), when a
 //! node counts as healthy ([`health`]), and how the monitor's background probe classifies a
 //! node's answer ([`probe`]). It also lists, as data, every (current, assigned) state pair the
-//! monitor can produce ([`edges`]), for the keeper to prove it can execute each one.
+//! monitor can produce ([`edges`]), and the keeper's own transition table ([`keeper`]) that
+//! proves it can execute each one.
 //!
 //! There is no I/O here: callers load a [`Group`] snapshot, call a function, and apply the
 //! returned [`Effect`]s. Time is an input ([`Clock`]). The one piece of state shared across
@@ -19,6 +20,7 @@ pub mod election;
 mod error;
 pub mod group;
 pub mod health;
+pub mod keeper;
 mod model;
 pub mod probe;
 pub mod register;
