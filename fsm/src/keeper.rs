@@ -226,7 +226,11 @@ const SINGLE_ROWS: &[(S, S, KeeperAction)] = {
         (S::ReportLsn, S::Secondary, A::FollowPrimary),
         (S::JoinSecondary, S::Secondary, A::FollowPrimary),
         // maintenance
-        (S::Primary, S::PrepareMaintenance, A::StopPrimaryForMaintenance),
+        (
+            S::Primary,
+            S::PrepareMaintenance,
+            A::StopPrimaryForMaintenance,
+        ),
         (S::Primary, S::Maintenance, A::StopPrimaryForMaintenance),
         (
             S::PrepareMaintenance,
@@ -335,7 +339,13 @@ const fn build() -> ([Transition; CAPACITY], usize) {
     while i < ReplicationState::ALL.len() {
         let state = ReplicationState::ALL[i];
         if !matches!(state, S::Unknown | S::Dropped) {
-            n = push(&mut out, n, state, S::DemoteTimeout, KeeperAction::StopPostgres);
+            n = push(
+                &mut out,
+                n,
+                state,
+                S::DemoteTimeout,
+                KeeperAction::StopPostgres,
+            );
             n = push(&mut out, n, state, S::Demoted, KeeperAction::StopPostgres);
             n = push(&mut out, n, state, S::Dropped, KeeperAction::Drop);
         }
@@ -449,7 +459,10 @@ mod tests {
     #[test]
     fn a_standby_left_alone_becomes_a_writable_single() {
         for from in STANDBY {
-            assert_eq!(transition(from, S::Single), Some(KeeperAction::BecomeSingle));
+            assert_eq!(
+                transition(from, S::Single),
+                Some(KeeperAction::BecomeSingle)
+            );
         }
         assert_eq!(
             transition(S::Init, S::Single),
@@ -463,7 +476,10 @@ mod tests {
             assert_eq!(expected_postgres(state), PostgresExpectation::Stopped);
         }
         for state in PRIMARY {
-            assert_eq!(expected_postgres(state), PostgresExpectation::RunningPrimary);
+            assert_eq!(
+                expected_postgres(state),
+                PostgresExpectation::RunningPrimary
+            );
         }
         assert_eq!(
             expected_postgres(S::Maintenance),

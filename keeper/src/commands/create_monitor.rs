@@ -1,0 +1,159 @@
+//! `pg_autoctl create monitor`: a Postgres server with the pgautofailover extension, its
+//! database `pg_auto_failover`, roles and HBA rules for the keepers.
+
+use std::time::Duration;
+
+use super::create_postgres::{auth_choice, check_pgdata_owner, prepare_ssl, ssl_choice};
+use super::{pgdata_of, refuse_root};
+use crate::cli::CreateMonitorArgs;
+use crate::config::{Config, Postgres, Role, Timeouts};
+use crate::db::quote_ident;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::netinfo;
+use crate::paths::NodePaths;
+use crate::postgres::local::LocalPg;
+use crate::postgres::pgdata::{self, PgdataContents};
+use crate::postgres::programs::PgBin;
+use crate::postgres::server::StopMode;
+use crate::service;
+use crate::service::node::NodeContext;
+
+/// Runs `create monitor`.
+pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
+    refuse_root()?;
+    let pgdata = pgdata_of(&a.pgdata)?;
+    let paths = NodePaths::from_env(&pgdata)?;
+    if paths.config.exists() {
+        let config = Config::load(&paths.config)?;
+        if config.role != Role::Monitor {
+            return Err(CliError::bad_args(format!(
+                "{} already belongs to a pg_autoctl {} node",
+                paths.pgdata.display(),
+                config.role.as_str()
+            )));
+        }
+        eprintln!(
+            "The monitor at {} was already created.",
+            paths.pgdata.display()
+        );
+        return if a.run {
+            service::run(paths, config).await
+        } else {
+            Ok(())
+        };
+    }
+    let bin = PgBin::find(a.pgctl.as_deref())?;
+    let (auth_method, hba_level) = auth_choice(&a.auth)?;
+    let ssl = ssl_choice(&a.ssl)?;
+    check_pgdata_owner(&paths.pgdata)?;
+    let contents = pgdata::inspect(&paths.pgdata)
+        .map_err(|e| CliError::bad_args(format!("cannot read {}: {e}", paths.pgdata.display())))?;
+    if contents == PgdataContents::NotACluster {
+        return Err(CliError::bad_args(format!(
+            "{} is not empty and holds no Postgres database",
+            paths.pgdata.display()
+        ))
+        .hint("Use an empty or missing directory for --pgdata."));
+    }
+    let hostname = a.hostname.clone().unwrap_or_else(|| {
+        netinfo::local_ip_towards("192.0.2.1", 5432)
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(netinfo::hostname)
+    });
+    let config = Config {
+        role: Role::Monitor,
+        monitor: None,
+        formation: "monitor".to_string(),
+        group: 0,
+        name: "monitor".to_string(),
+        hostname: hostname.clone(),
+        pg: Postgres {
+            pgdata: paths.pgdata.clone(),
+            pg_ctl: bin.pg_ctl(),
+            username: super::current_user_name(),
+            dbname: "pg_auto_failover".to_string(),
+            host: String::new(),
+            port: a.pgport,
+            listen_addresses: a.listen.clone(),
+            auth_method,
+            hba_level,
+        },
+        ssl,
+        replication_password: None,
+        maximum_backup_rate: "100M".to_string(),
+        backup_directory: None,
+        timeout: Timeouts::default(),
+    };
+    let mut node = NodeContext::new(paths.clone(), config.clone())?;
+    let was_running = matches!(contents, PgdataContents::Running(_));
+    if contents == PgdataContents::Empty {
+        node.initdb().await?;
+    }
+    prepare_ssl(&mut node, &a.ssl).await?;
+    node.write_settings()?;
+    let cidr = hostname
+        .parse()
+        .ok()
+        .or_else(|| netinfo::local_ip_towards(&hostname, a.pgport))
+        .map(netinfo::network_of)
+        .unwrap_or_else(|| hostname.clone());
+    node.ensure_hba(&[node.hba_rule("pg_auto_failover", "autoctl_node", &cidr)])?;
+    if was_running {
+        node.server.restart().await?;
+    } else {
+        node.server.start().await?;
+    }
+    install_extension(&mut node).await?;
+    node.config.save(&paths.config)?;
+    println!(
+        "{}",
+        service::local_monitor_uri(&node.config).to_uri_string()
+    );
+    if a.run {
+        node.drop_local();
+        return service::run(paths, node.config).await;
+    }
+    node.drop_local();
+    if !was_running {
+        node.server
+            .stop(StopMode::Fast, Duration::from_secs(60))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the role `autoctl`, the database `pg_auto_failover` and the extension in it.
+async fn install_extension(node: &mut NodeContext) -> CliResult<()> {
+    let local = node.local().await?;
+    local
+        .execute(
+            "DO $$ BEGIN \
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'autoctl') THEN \
+                 CREATE ROLE autoctl WITH LOGIN CREATEDB; \
+               END IF; END $$",
+        )
+        .await?;
+    local.ensure_database("pg_auto_failover").await?;
+    local
+        .execute(&format!(
+            "ALTER DATABASE pg_auto_failover OWNER TO {}",
+            quote_ident("autoctl")
+        ))
+        .await?;
+    let pg = &node.config.pg;
+    let db = LocalPg::connect(
+        &pg.pgdata,
+        &pg.host,
+        pg.port,
+        &pg.username,
+        "pg_auto_failover",
+    )
+    .await?;
+    db.execute("CREATE EXTENSION IF NOT EXISTS pgautofailover CASCADE")
+        .await
+        .map_err(|e| {
+            CliError::new(Exit::ExtensionMissing, e.message).hint(
+                "Install the pgautofailover extension into this Postgres (make install) first.",
+            )
+        })
+}

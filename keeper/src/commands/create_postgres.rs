@@ -1,0 +1,413 @@
+//! `pg_autoctl create postgres`: register a Postgres node with the monitor and set it up as
+//! the monitor says — a new primary (initdb), a standby (copied later by the service), or an
+//! existing database taken over as it is.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fsm::ReplicationState as S;
+
+use super::{pgdata_of, refuse_root};
+use crate::cli::{AuthArgs, CreatePostgresArgs, SslArgs};
+use crate::config::{Config, Postgres, Role, Ssl, Timeouts};
+use crate::exit::{CliError, CliResult, Exit};
+use crate::monitor::uri::PgUri;
+use crate::monitor::{Monitor, MonitorError, Registration};
+use crate::netinfo;
+use crate::paths::NodePaths;
+use crate::postgres::pgdata::{self, PgdataContents};
+use crate::postgres::programs::PgBin;
+use crate::service;
+use crate::service::node::NodeContext;
+use crate::state::KeeperState;
+
+/// How long registration is retried while the monitor asks to wait.
+const REGISTER_RETRY: Duration = Duration::from_secs(60);
+
+/// The HBA method and level from `--auth` / `--skip-pg-hba`; one of them is required, as in
+/// 2.0.
+pub fn auth_choice(a: &AuthArgs) -> CliResult<(String, String)> {
+    match (&a.auth, a.skip_pg_hba) {
+        (_, true) => Ok(("skip".to_string(), "skip".to_string())),
+        (Some(method), false) if method == "skip" => Ok(("skip".to_string(), "skip".to_string())),
+        (Some(method), false) => {
+            const METHODS: &[&str] = &[
+                "trust", "reject", "md5", "password", "scram-sha-256", "gss", "sspi", "ident",
+                "peer", "pam", "ldap", "radius", "cert",
+            ];
+            if METHODS.contains(&method.as_str()) {
+                Ok((method.clone(), "minimal".to_string()))
+            } else {
+                Err(CliError::bad_args(format!(
+                    "unknown authentication method \"{method}\" for --auth"
+                ))
+                .hint(format!("Use one of: {}, or --skip-pg-hba.", METHODS.join(", "))))
+            }
+        }
+        (None, false) => Err(CliError::bad_args(
+            "please use either --auth trust|md5|scram-sha-256|... or --skip-pg-hba",
+        )
+        .hint("--auth is the method of the pg_hba.conf rules pg_autoctl adds for the other nodes; with --skip-pg-hba you write them yourself.")),
+    }
+}
+
+/// The SSL settings from the SSL flags; an explicit choice is required, as in 2.0.
+pub fn ssl_choice(a: &SslArgs) -> CliResult<Ssl> {
+    let own_certs = a.server_cert.is_some() || a.server_key.is_some();
+    let chosen = [a.ssl_self_signed, a.no_ssl, own_certs]
+        .iter()
+        .filter(|c| **c)
+        .count();
+    if chosen == 0 {
+        return Err(CliError::bad_args("explicit SSL choice is required")
+            .hint("Use --ssl-self-signed, --no-ssl, or your own certificates with --server-cert and --server-key."));
+    }
+    if chosen > 1 {
+        return Err(CliError::bad_args(
+            "--ssl-self-signed, --no-ssl and --server-cert/--server-key exclude each other",
+        ));
+    }
+    let path =
+        |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    if a.no_ssl {
+        return Ok(Ssl {
+            active: false,
+            sslmode: a.ssl_mode.clone().unwrap_or_else(|| "prefer".to_string()),
+            ..Ssl::default()
+        });
+    }
+    if a.ssl_self_signed {
+        let mode = a.ssl_mode.clone().unwrap_or_else(|| "require".to_string());
+        if matches!(mode.as_str(), "verify-ca" | "verify-full") {
+            return Err(CliError::bad_args(format!(
+                "--ssl-mode {mode} needs certificates signed by a CA: self-signed ones allow require at most"
+            )));
+        }
+        return Ok(Ssl {
+            active: true,
+            sslmode: mode,
+            ..Ssl::default()
+        });
+    }
+    let (Some(_), Some(_)) = (&a.server_cert, &a.server_key) else {
+        return Err(CliError::bad_args(
+            "--server-cert and --server-key go together",
+        ));
+    };
+    let mode = a
+        .ssl_mode
+        .clone()
+        .unwrap_or_else(|| "verify-full".to_string());
+    if matches!(mode.as_str(), "verify-ca" | "verify-full") && a.ssl_ca_file.is_none() {
+        return Err(CliError::bad_args(format!(
+            "--ssl-mode {mode} needs --ssl-ca-file"
+        )));
+    }
+    Ok(Ssl {
+        active: true,
+        sslmode: mode,
+        ca_file: path(&a.ssl_ca_file),
+        crl_file: path(&a.ssl_crl_file),
+        cert_file: path(&a.server_cert),
+        key_file: path(&a.server_key),
+    })
+}
+
+/// With --ssl-self-signed: a certificate and key in PGDATA, made with openssl.
+pub async fn prepare_ssl(node: &mut NodeContext, a: &SslArgs) -> CliResult<()> {
+    if !a.ssl_self_signed {
+        return Ok(());
+    }
+    let pgdata = node.pgdata().to_path_buf();
+    let cert = pgdata.join("server.crt");
+    let key = pgdata.join("server.key");
+    if !cert.exists() || !key.exists() {
+        let mut cmd = tokio::process::Command::new("openssl");
+        cmd.args(["req", "-new", "-x509", "-days", "3650", "-nodes", "-out"])
+            .arg(&cert)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-subj")
+            .arg(format!("/CN={}", node.config.hostname));
+        crate::postgres::programs::run_command("openssl", cmd).await?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", key.display())))?;
+    }
+    node.config.ssl.cert_file = Some(cert.to_string_lossy().into_owned());
+    node.config.ssl.key_file = Some(key.to_string_lossy().into_owned());
+    Ok(())
+}
+
+/// PGDATA (or its parent when missing) must belong to the user running pg_autoctl.
+pub fn check_pgdata_owner(pgdata: &Path) -> CliResult<()> {
+    // SAFETY: geteuid has no preconditions
+    let me = unsafe { libc::geteuid() };
+    let existing = pgdata.ancestors().find(|p| p.exists());
+    let Some(dir) = existing else { return Ok(()) };
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| CliError::bad_args(format!("cannot read {}: {e}", dir.display())))?;
+    if dir == pgdata && meta.uid() != me {
+        return Err(CliError::bad_args(format!(
+            "{} belongs to another user (uid {}), not to the user running pg_autoctl (uid {me})",
+            pgdata.display(),
+            meta.uid()
+        ))
+        .hint("Run pg_autoctl as the owner of the data directory, or choose another --pgdata."));
+    }
+    if dir != pgdata {
+        // the directory will be created: its parent must be writable
+        // SAFETY: access() reads a NUL-terminated path
+        let c_path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| CliError::bad_args("invalid path"))?;
+        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+            return Err(CliError::bad_args(format!(
+                "cannot create {}: {} is not writable by this user",
+                pgdata.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `create postgres`.
+pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
+    refuse_root()?;
+    let pgdata = pgdata_of(&a.pgdata)?;
+    let paths = NodePaths::from_env(&pgdata)?;
+    if paths.state.exists() && paths.config.exists() {
+        let config = Config::load(&paths.config)?;
+        let state = KeeperState::load(&paths.state)?;
+        eprintln!(
+            "This node (id {}) was already created; its service continues from state {}.",
+            state.node_id, state.current_role
+        );
+        return if a.run {
+            service::run(paths, config).await
+        } else {
+            Ok(())
+        };
+    }
+    if a.disable_monitor {
+        return Err(CliError::bad_args(
+            "--disable-monitor is not supported: this pg_autoctl needs a monitor",
+        ));
+    }
+    let monitor_text = a.monitor.clone().ok_or_else(|| {
+        CliError::bad_args("--monitor is required")
+            .hint("Give the monitor's URI, as printed by pg_autoctl show uri on the monitor.")
+    })?;
+    let monitor_uri = PgUri::parse(&monitor_text).map_err(|e| {
+        CliError::bad_args(format!("invalid --monitor URI: {e}"))
+            .hint("Use the form postgres://autoctl_node@host:port/pg_auto_failover.")
+    })?;
+    let bin = PgBin::find(a.pgctl.as_deref())?;
+    let (auth_method, hba_level) = auth_choice(&a.auth)?;
+    let ssl = ssl_choice(&a.ssl)?;
+    check_pgdata_owner(&paths.pgdata)?;
+    let contents = pgdata::inspect(&paths.pgdata)
+        .map_err(|e| CliError::bad_args(format!("cannot read {}: {e}", paths.pgdata.display())))?;
+    let system_identifier = match &contents {
+        PgdataContents::NotACluster => {
+            return Err(CliError::bad_args(format!(
+                "{} is not empty and holds no Postgres database",
+                paths.pgdata.display()
+            ))
+            .hint("Use an empty or missing directory, or the data directory of an existing database to take over."));
+        }
+        PgdataContents::Running(pid) if pid.port != a.pgport => {
+            return Err(CliError::bad_args(format!(
+                "the Postgres running in {} listens on port {}, not on --pgport {}",
+                paths.pgdata.display(),
+                pid.port,
+                a.pgport
+            )));
+        }
+        PgdataContents::Empty => 0,
+        _ => bin.controldata(&paths.pgdata).await?.system_identifier,
+    };
+    let first_host = monitor_uri
+        .hosts
+        .first()
+        .map(|(h, p)| (h.clone(), p.unwrap_or(5432)));
+    let hostname = a.hostname.clone().unwrap_or_else(|| {
+        netinfo::default_node_hostname(first_host.as_ref().map(|(h, p)| (h.as_str(), *p)))
+    });
+    let username = a
+        .username
+        .clone()
+        .or_else(|| std::env::var("PGUSER").ok())
+        .unwrap_or_else(super::current_user_name);
+    let mut config = Config {
+        role: Role::Keeper,
+        monitor: Some(monitor_uri.to_uri_string()),
+        formation: a.formation.clone(),
+        group: a.group.unwrap_or(0),
+        name: a.name.clone().unwrap_or_default(),
+        hostname: hostname.clone(),
+        pg: Postgres {
+            pgdata: paths.pgdata.clone(),
+            pg_ctl: bin.pg_ctl(),
+            username,
+            dbname: a.dbname.clone(),
+            host: a.pghost.clone().unwrap_or_default(),
+            port: a.pgport,
+            listen_addresses: a.listen.clone(),
+            auth_method,
+            hba_level,
+        },
+        ssl,
+        replication_password: std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()),
+        maximum_backup_rate: a.maximum_backup_rate.clone(),
+        backup_directory: None,
+        timeout: Timeouts::default(),
+    };
+
+    let monitor = Monitor::connect(&monitor_uri, "pg_autoctl").await?;
+    monitor.check_extension().await?;
+    let registration = Registration {
+        formation: &config.formation,
+        host: &hostname,
+        port: a.pgport,
+        dbname: &a.dbname,
+        name: &config.name,
+        system_identifier,
+        desired_group: a.group.unwrap_or(-1),
+        candidate_priority: a.candidate_priority,
+        replication_quorum: a.replication_quorum,
+    };
+    let assignment = register(&monitor, &registration).await?;
+    if system_identifier != 0 && assignment.state != S::Single {
+        // an existing database must never be overwritten by a copy of another node
+        let _ = monitor.remove_node(assignment.node_id, true).await;
+        return Err(CliError::bad_args(format!(
+            "{} holds a database, and formation \"{}\" already has a primary: pg_autoctl will not replace that database with a copy",
+            paths.pgdata.display(),
+            config.formation
+        ))
+        .hint("Use an empty --pgdata for a new standby, or register this database first in a formation of its own."));
+    }
+    config.name = assignment.name.clone().unwrap_or(config.name);
+    config.group = assignment.group_id;
+    config.save(&paths.config)?;
+    let mut state =
+        KeeperState::registered(assignment.node_id, assignment.group_id, assignment.state);
+    state.system_identifier = system_identifier;
+    state.save(&paths.state)?;
+    let span = tracing::info_span!("create", node = %config.name, formation = %config.formation);
+    let _guard = span.enter();
+    tracing::info!(
+        node_id = assignment.node_id,
+        group = assignment.group_id,
+        state = %assignment.state,
+        "registered with the monitor"
+    );
+    let mut node = NodeContext::new(paths.clone(), config.clone())?;
+    prepare_ssl(&mut node, &a.ssl).await?;
+    if node.config != config {
+        node.config.save(&paths.config)?;
+    }
+    eprintln!(
+        "Node {} (id {}) registered in formation \"{}\", group {}: its first state is {}.",
+        node.config.name,
+        assignment.node_id,
+        node.config.formation,
+        assignment.group_id,
+        assignment.state
+    );
+    if a.run {
+        return service::run(paths, node.config).await;
+    }
+    eprintln!(
+        "Run pg_autoctl run --pgdata {} to start its service.",
+        paths.pgdata.display()
+    );
+    Ok(())
+}
+
+/// `register_node`, retried while the monitor asks to wait (another node registering, the
+/// primary not ready yet).
+async fn register(
+    monitor: &Monitor,
+    registration: &Registration<'_>,
+) -> CliResult<crate::monitor::Assignment> {
+    let deadline = Instant::now() + REGISTER_RETRY;
+    loop {
+        match monitor.register_node(registration).await {
+            Ok(a) => return Ok(a),
+            Err(e @ MonitorError::Refused { .. })
+                if e.is_transient() && Instant::now() < deadline =>
+            {
+                tracing::info!(error = %e, "the monitor asks to retry registering");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssl(f: impl FnOnce(&mut SslArgs)) -> SslArgs {
+        let mut a = SslArgs::default();
+        f(&mut a);
+        a
+    }
+
+    #[test]
+    fn an_explicit_ssl_choice_is_required() {
+        let err = ssl_choice(&SslArgs::default()).expect_err("no choice");
+        assert!(err.message.contains("explicit SSL choice"));
+        let none = ssl_choice(&ssl(|a| a.no_ssl = true)).expect("no ssl");
+        assert!(!none.active);
+        assert_eq!(none.sslmode, "prefer");
+        let own = ssl(|a| {
+            a.server_cert = Some("c".into());
+            a.server_key = Some("k".into());
+        });
+        assert!(ssl_choice(&own).is_err(), "verify-full needs a CA file");
+        let selfsigned = ssl_choice(&ssl(|a| a.ssl_self_signed = true)).expect("self signed");
+        assert_eq!(selfsigned.sslmode, "require");
+        assert!(
+            ssl_choice(&ssl(|a| {
+                a.ssl_self_signed = true;
+                a.ssl_mode = Some("verify-full".into());
+            }))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn auth_or_skip_is_required() {
+        let none = AuthArgs {
+            auth: None,
+            skip_pg_hba: false,
+        };
+        assert!(auth_choice(&none).is_err());
+        let skip = AuthArgs {
+            auth: None,
+            skip_pg_hba: true,
+        };
+        assert_eq!(auth_choice(&skip).expect("skip").1, "skip");
+        let bad = AuthArgs {
+            auth: Some("magic".into()),
+            skip_pg_hba: false,
+        };
+        assert!(auth_choice(&bad).is_err());
+    }
+
+    #[test]
+    fn a_pgdata_of_another_user_is_refused() {
+        // SAFETY: geteuid has no preconditions
+        if unsafe { libc::geteuid() } == 0 {
+            // root owns everything it creates; / is owned by root too: nothing to test
+            return;
+        }
+        let err = check_pgdata_owner(Path::new("/")).expect_err("root's directory");
+        assert!(err.message.contains("another user"));
+    }
+}

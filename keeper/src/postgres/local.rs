@@ -1,0 +1,315 @@
+//! SQL on the local Postgres: what the keeper reports (recovery, LSN, timeline, sync state),
+//! and the changes it makes (roles, database, replication slots, settings, promotion).
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::pgdata::PostmasterPid;
+use crate::db::{self, quote_ident, quote_literal};
+use crate::exit::{CliError, CliResult, Exit};
+
+/// The role the monitor's health checks present.
+pub const MONITOR_ROLE: &str = "pgautofailover_monitor";
+/// The role standbys replicate and rewind with.
+pub const REPLICATION_ROLE: &str = "pgautofailover_replicator";
+/// The prefix of the replication slots and application names of standbys.
+pub const STANDBY_PREFIX: &str = "pgautofailover_standby_";
+
+/// The slot (and application name) of the standby with node id `node_id`.
+pub fn standby_name(node_id: i64) -> String {
+    format!("{STANDBY_PREFIX}{node_id}")
+}
+
+/// What the keeper reports about its Postgres.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// `pg_is_in_recovery()`.
+    pub in_recovery: bool,
+    /// The flush LSN of a primary, or the last received (else replayed) LSN of a standby.
+    pub lsn: String,
+    /// The timeline.
+    pub timeline: i32,
+    /// The best sync_state among our standbys ('' when none is connected).
+    pub sync_state: String,
+    /// How many of our standbys stream right now.
+    pub streaming_standbys: i64,
+    /// `default_transaction_read_only`.
+    pub read_only: bool,
+}
+
+/// A connection to the local Postgres.
+pub struct LocalPg {
+    client: Client,
+}
+
+fn pgsql_error(doing: &str, e: &tokio_postgres::Error) -> CliError {
+    let report = db::report(e);
+    let mut err = CliError::new(Exit::Pgsql, format!("{doing}: {}", report.message));
+    err.hint = report.hint;
+    err
+}
+
+impl LocalPg {
+    /// Connects as `user` to `dbname` on the server running in `pgdata` (through the socket
+    /// directory or listen address its postmaster.pid gives), or at `host`:`port` when the
+    /// server is not found there.
+    pub async fn connect(
+        pgdata: &Path,
+        host: &str,
+        port: u16,
+        user: &str,
+        dbname: &str,
+    ) -> CliResult<LocalPg> {
+        let mut config = tokio_postgres::Config::new();
+        let pid = PostmasterPid::read(pgdata);
+        let (host, port) = match (&pid, host.is_empty()) {
+            (_, false) => (host.to_string(), port),
+            (Some(pid), true) => (pid.connect_host(), pid.port),
+            (None, true) => ("127.0.0.1".to_string(), port),
+        };
+        config
+            .host(&host)
+            .port(port)
+            .dbname(dbname)
+            .application_name("pg_autoctl")
+            .connect_timeout(Duration::from_secs(5));
+        if !user.is_empty() {
+            config.user(user);
+        }
+        let (client, _notifications) = db::connect(&config).await.map_err(|e| {
+            pgsql_error(
+                &format!("cannot connect to the local Postgres at {host}:{port}"),
+                &e,
+            )
+        })?;
+        Ok(LocalPg { client })
+    }
+
+    /// Whether the connection is gone.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Runs statements with no result.
+    pub async fn execute(&self, sql: &str) -> CliResult<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| pgsql_error(&format!("running \"{sql}\""), &e))
+    }
+
+    /// What the keeper reports to the monitor.
+    pub async fn observe(&self) -> CliResult<Observation> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT pg_is_in_recovery(), \
+                 CASE WHEN pg_is_in_recovery() \
+                      THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) \
+                      ELSE pg_current_wal_flush_lsn() END::text, \
+                 CASE WHEN pg_is_in_recovery() \
+                      THEN greatest((SELECT max(received_tli) FROM pg_stat_wal_receiver), \
+                                    (pg_control_checkpoint()).timeline_id, \
+                                    (pg_control_recovery()).min_recovery_end_timeline) \
+                      ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int \
+                 END, \
+                 coalesce((SELECT sync_state FROM pg_stat_replication \
+                           WHERE application_name LIKE 'pgautofailover\\_standby\\_%' \
+                           ORDER BY CASE sync_state WHEN 'sync' THEN 1 WHEN 'quorum' THEN 2 \
+                                    WHEN 'potential' THEN 3 ELSE 4 END LIMIT 1), ''), \
+                 (SELECT count(*) FROM pg_stat_replication \
+                  WHERE application_name LIKE 'pgautofailover\\_standby\\_%' AND state = 'streaming'), \
+                 current_setting('default_transaction_read_only')::bool",
+                &[],
+            )
+            .await
+            .map_err(|e| pgsql_error("reading the local Postgres state", &e))?;
+        let get_err =
+            |e: tokio_postgres::Error| pgsql_error("reading the local Postgres state", &e);
+        Ok(Observation {
+            in_recovery: row.try_get(0).map_err(get_err)?,
+            lsn: row
+                .try_get::<_, Option<String>>(1)
+                .map_err(get_err)?
+                .unwrap_or_else(|| "0/0".to_string()),
+            timeline: row
+                .try_get::<_, Option<i32>>(2)
+                .map_err(get_err)?
+                .unwrap_or(1)
+                .max(1),
+            sync_state: row.try_get(3).map_err(get_err)?,
+            streaming_standbys: row.try_get(4).map_err(get_err)?,
+            read_only: row.try_get(5).map_err(get_err)?,
+        })
+    }
+
+    /// Creates the roles pg_auto_failover needs when missing: the monitor's (login, one
+    /// connection) and the replication one (superuser, needed by pg_rewind).
+    pub async fn ensure_roles(&self, replication_password: Option<&str>) -> CliResult<()> {
+        let password = replication_password
+            .map(|p| format!(" PASSWORD {}", quote_literal(p)))
+            .unwrap_or_default();
+        self.execute(&format!(
+            "DO $$ BEGIN \
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {monitor}) THEN \
+                 CREATE ROLE {monitor_ident} WITH LOGIN CONNECTION LIMIT 1; \
+               END IF; \
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {repl}) THEN \
+                 CREATE ROLE {repl_ident} WITH LOGIN SUPERUSER REPLICATION; \
+               END IF; \
+             END $$",
+            monitor = quote_literal(MONITOR_ROLE),
+            monitor_ident = quote_ident(MONITOR_ROLE),
+            repl = quote_literal(REPLICATION_ROLE),
+            repl_ident = quote_ident(REPLICATION_ROLE),
+        ))
+        .await?;
+        if !password.is_empty() {
+            self.execute(&format!(
+                "ALTER ROLE {}{password}",
+                quote_ident(REPLICATION_ROLE)
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Creates database `dbname` when missing.
+    pub async fn ensure_database(&self, dbname: &str) -> CliResult<()> {
+        let exists = self
+            .client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname])
+            .await
+            .map_err(|e| pgsql_error("looking up the database", &e))?
+            .is_some();
+        if !exists {
+            self.execute(&format!("CREATE DATABASE {}", quote_ident(dbname)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `ALTER SYSTEM SET name = value` and reload, when the value differs.
+    pub async fn set_system(&self, name: &str, value: &str) -> CliResult<()> {
+        let current: String = self
+            .client
+            .query_one("SELECT current_setting($1)", &[&name])
+            .await
+            .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?
+            .try_get(0)
+            .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?;
+        if current == value {
+            return Ok(());
+        }
+        // ALTER SYSTEM refuses to run in the implicit transaction of a multi-statement query
+        self.execute(&format!(
+            "ALTER SYSTEM SET {name} TO {}",
+            quote_literal(value)
+        ))
+        .await?;
+        self.reload().await?;
+        // a reload is asynchronous: wait until this backend sees the new value
+        for _ in 0..100 {
+            let now: String = self
+                .client
+                .query_one("SELECT current_setting($1)", &[&name])
+                .await
+                .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?
+                .try_get(0)
+                .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?;
+            if now == value {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(CliError::new(
+            Exit::Pgsql,
+            format!("{name} did not change to \"{value}\" after a reload"),
+        ))
+    }
+
+    /// Asks Postgres to reload its configuration files.
+    pub async fn reload(&self) -> CliResult<()> {
+        self.execute("SELECT pg_reload_conf()").await
+    }
+
+    /// Promotes a standby and waits for the promotion to finish.
+    pub async fn promote(&self) -> CliResult<()> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN pg_promote(true, 60) ELSE true END",
+                &[],
+            )
+            .await
+            .map_err(|e| pgsql_error("promoting", &e))?;
+        let done: bool = row.try_get(0).map_err(|e| pgsql_error("promoting", &e))?;
+        if done {
+            Ok(())
+        } else {
+            Err(CliError::new(
+                Exit::Pgsql,
+                "Postgres did not finish promoting within 60 s",
+            ))
+        }
+    }
+
+    /// Makes the replication slots of standbys exactly `wanted` (creating missing ones,
+    /// dropping inactive ones of nodes that left). Other slots are not touched.
+    pub async fn sync_slots(&self, wanted: &[String]) -> CliResult<()> {
+        let rows = self
+            .client
+            .query(
+                "SELECT slot_name::text, active FROM pg_replication_slots \
+                 WHERE slot_name LIKE 'pgautofailover\\_standby\\_%'",
+                &[],
+            )
+            .await
+            .map_err(|e| pgsql_error("listing replication slots", &e))?;
+        let mut present = Vec::new();
+        for row in &rows {
+            let name: String = row.try_get(0).map_err(|e| pgsql_error("slots", &e))?;
+            let active: bool = row.try_get(1).map_err(|e| pgsql_error("slots", &e))?;
+            if !wanted.contains(&name) && !active {
+                self.client
+                    .execute("SELECT pg_drop_replication_slot($1)", &[&name])
+                    .await
+                    .map_err(|e| pgsql_error(&format!("dropping slot {name}"), &e))?;
+            }
+            present.push(name);
+        }
+        for name in wanted {
+            if !present.contains(name) {
+                self.client
+                    .execute(
+                        "SELECT pg_create_physical_replication_slot($1, true)",
+                        &[name],
+                    )
+                    .await
+                    .map_err(|e| pgsql_error(&format!("creating slot {name}"), &e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CHECKPOINT.
+    pub async fn checkpoint(&self) -> CliResult<()> {
+        self.execute("CHECKPOINT").await
+    }
+
+    /// The replay LSN of a standby has reached `lsn`.
+    pub async fn replayed_up_to(&self, lsn: &str) -> CliResult<bool> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                &[&lsn],
+            )
+            .await
+            .map_err(|e| pgsql_error("reading the replay position", &e))?;
+        row.try_get(0)
+            .map_err(|e| pgsql_error("reading the replay position", &e))
+    }
+}

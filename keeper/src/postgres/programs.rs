@@ -1,0 +1,180 @@
+//! Finding and running the Postgres programs (`pg_ctl`, `initdb`, `postgres`,
+//! `pg_controldata`, `pg_basebackup`, `pg_rewind`), all taken from the directory of `pg_ctl`.
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use super::controldata::ControlData;
+use crate::exit::{CliError, CliResult, Exit};
+
+/// The directory holding one Postgres installation's programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgBin {
+    dir: PathBuf,
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+impl PgBin {
+    /// The installation `pg_ctl` belongs to; it must exist and be executable.
+    pub fn from_pg_ctl(pg_ctl: &Path) -> CliResult<PgBin> {
+        if !is_executable(pg_ctl) {
+            return Err(CliError::new(
+                Exit::Pgctl,
+                format!("pg_ctl not found at \"{}\" (or not executable)", pg_ctl.display()),
+            )
+            .hint("Give the path of an installed pg_ctl with --pgctl, e.g. /usr/lib/postgresql/15/bin/pg_ctl."));
+        }
+        let dir = pg_ctl
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(PgBin { dir })
+    }
+
+    /// `explicit` when given; else `pg_ctl` on PATH; else the newest Debian installation
+    /// under /usr/lib/postgresql.
+    pub fn find(explicit: Option<&Path>) -> CliResult<PgBin> {
+        if let Some(path) = explicit {
+            return PgBin::from_pg_ctl(path);
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                let candidate = dir.join("pg_ctl");
+                if is_executable(&candidate) {
+                    return PgBin::from_pg_ctl(&candidate);
+                }
+            }
+        }
+        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let pg_ctl = e.path().join("bin/pg_ctl");
+                is_executable(&pg_ctl).then_some((version, pg_ctl))
+            })
+            .collect();
+        versions.sort();
+        match versions.pop() {
+            Some((_, pg_ctl)) => PgBin::from_pg_ctl(&pg_ctl),
+            None => Err(CliError::new(
+                Exit::Pgctl,
+                "pg_ctl not found on PATH nor in /usr/lib/postgresql",
+            )
+            .hint("Install the PostgreSQL server, or give the path of pg_ctl with --pgctl.")),
+        }
+    }
+
+    /// The path of `program` in this installation.
+    pub fn path(&self, program: &str) -> PathBuf {
+        self.dir.join(program)
+    }
+
+    /// The path of pg_ctl.
+    pub fn pg_ctl(&self) -> PathBuf {
+        self.path("pg_ctl")
+    }
+
+    /// A command for `program` with the C locale (so outputs parse the same everywhere).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.path(program));
+        cmd.env("LC_ALL", "C").env("LANG", "C").kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs `program` with `args` to completion; its stdout on success, an error with its
+    /// stderr otherwise.
+    pub async fn run<I, S>(&self, program: &str, args: I) -> CliResult<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command(program);
+        cmd.args(args);
+        run_command(program, cmd).await
+    }
+
+    /// `pg_controldata` of `pgdata`.
+    pub async fn controldata(&self, pgdata: &Path) -> CliResult<ControlData> {
+        let out = self
+            .run("pg_controldata", [OsStr::new("-D"), pgdata.as_os_str()])
+            .await?;
+        ControlData::parse(&out).map_err(|e| CliError::new(Exit::Pgctl, e))
+    }
+
+    /// The major version of this installation (15 for 15.4).
+    pub async fn major_version(&self) -> CliResult<u32> {
+        let out = self.run("postgres", ["--version"]).await?;
+        // "postgres (PostgreSQL) 15.4 (Debian 15.4-1)"
+        out.split_whitespace()
+            .nth(2)
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                CliError::new(
+                    Exit::Pgctl,
+                    format!("cannot read the version in \"{}\"", out.trim()),
+                )
+            })
+    }
+}
+
+/// Runs `cmd` (named `what` in errors) and returns its stdout.
+pub async fn run_command(what: &str, mut cmd: Command) -> CliResult<String> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    tracing::debug!(command = ?cmd.as_std(), "running");
+    let output = cmd
+        .output()
+        .await
+        .map_err(|e| CliError::new(Exit::Pgctl, format!("cannot run {what}: {e}")))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let text = if stderr.trim().is_empty() {
+            stdout.trim().to_string()
+        } else {
+            stderr.trim().to_string()
+        };
+        Err(CliError::new(
+            Exit::Pgctl,
+            format!("{what} failed ({}): {text}", output.status),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_pg_ctl_is_a_clear_error() {
+        let err = PgBin::from_pg_ctl(Path::new("/nonexistent/bin/pg_ctl")).expect_err("missing");
+        assert_eq!(err.exit, Exit::Pgctl);
+        assert!(err.message.contains("/nonexistent/bin/pg_ctl"));
+        assert!(err.hint.is_some());
+    }
+
+    #[test]
+    fn programs_come_from_the_directory_of_pg_ctl() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg_ctl = dir.path().join("pg_ctl");
+        std::fs::write(&pg_ctl, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&pg_ctl, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let bin = PgBin::from_pg_ctl(&pg_ctl).expect("found");
+        assert_eq!(bin.path("initdb"), dir.path().join("initdb"));
+    }
+}

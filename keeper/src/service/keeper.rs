@@ -1,0 +1,425 @@
+//! The keeper's main loop on a Postgres node: observe Postgres, report to the monitor with
+//! `node_active`, run the transition to the assigned state (from the table in
+//! `fsm::keeper`), or else make sure Postgres is doing what the current state expects.
+//! Between loops it waits up to a second on the monitor's notifications.
+
+use std::time::{Duration, Instant};
+
+use fsm::ReplicationState as S;
+use fsm::keeper::{KeeperAction, PostgresExpectation, expected_postgres, transition};
+
+use super::fencing::{RestartTracker, primary_is_partitioned};
+use super::node::NodeContext;
+use super::signals::{StopRequest, Stopper};
+use crate::config::Config;
+use crate::exit::{CliError, CliResult, Exit};
+use crate::monitor::uri::PgUri;
+use crate::monitor::{Heartbeat, Monitor, MonitorError, NodeAddress};
+use crate::paths::NodePaths;
+use crate::postgres::local::{Observation, REPLICATION_ROLE, standby_name};
+use crate::postgres::server::StopMode;
+use crate::state::{KeeperState, unix_now};
+
+/// How long the keeper waits between two heartbeats when nothing happens.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the list of other nodes (for HBA rules and replication slots) is refreshed
+/// when no notification asks for it earlier.
+const OTHERS_REFRESH: Duration = Duration::from_secs(5);
+
+/// What one loop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Reached a new state: loop again at once to report it.
+    Transitioned,
+    /// Nothing to do: wait.
+    Idle,
+    /// The node is dropped: the service ends.
+    Dropped,
+}
+
+/// The keeper of one node.
+pub struct Keeper {
+    pub(super) node: NodeContext,
+    pub(super) state: KeeperState,
+    monitor_uri: PgUri,
+    monitor: Option<Monitor>,
+    pub(super) last_obs: Option<Observation>,
+    restarts: RestartTracker,
+    started: u64,
+    pub(super) others: Vec<NodeAddress>,
+    others_refreshed: Option<Instant>,
+    sysid_reported: bool,
+    state_saved: KeeperState,
+}
+
+impl Keeper {
+    /// The keeper of the node configured in `config`, with its state file.
+    pub fn load(paths: NodePaths, config: Config) -> CliResult<Keeper> {
+        let uri_text = config.monitor.clone().ok_or_else(|| {
+            CliError::bad_config("this node has no monitor (pg_autoctl.monitor is PG_AUTOCTL_DISABLED)")
+                .hint("Running without a monitor is not supported by this pg_autoctl: set one with pg_autoctl config set pg_autoctl.monitor URI.")
+        })?;
+        let monitor_uri = PgUri::parse(&uri_text)
+            .map_err(|e| CliError::bad_config(format!("pg_autoctl.monitor: {e}")))?;
+        let state = KeeperState::load(&paths.state)?;
+        let restarts = RestartTracker::new(
+            config.timeout.postgresql_restart_failure_max_retries,
+            Duration::from_secs(config.timeout.postgresql_restart_failure_timeout),
+        );
+        Ok(Keeper {
+            node: NodeContext::new(paths, config)?,
+            state_saved: state.clone(),
+            state,
+            monitor_uri,
+            monitor: None,
+            last_obs: None,
+            restarts,
+            started: unix_now(),
+            others: Vec::new(),
+            others_refreshed: None,
+            sysid_reported: false,
+        })
+    }
+
+    /// Runs until stopped or dropped. Postgres is stopped on the way out (it is the keeper's
+    /// child), in the mode the stop request asks for.
+    pub async fn run(mut self, stopper: &mut Stopper) -> CliResult<()> {
+        let span = tracing::info_span!(
+            "keeper",
+            node = %self.node.config.name,
+            formation = %self.node.config.formation,
+        );
+        let _guard = span.enter();
+        tracing::info!(
+            node_id = self.state.node_id,
+            state = %self.state.current_role,
+            "pg_autoctl service started"
+        );
+        loop {
+            if let Some(request) = stopper.requested() {
+                return self.shutdown(request).await;
+            }
+            if stopper.take_reload() {
+                self.reload_config();
+            }
+            match self.step().await {
+                Ok(Step::Transitioned) => continue,
+                Ok(Step::Dropped) => {
+                    tracing::info!("this node was dropped from the monitor: the service stops");
+                    return Ok(());
+                }
+                Ok(Step::Idle) => {}
+                Err(e) => {
+                    tracing::error!(error = %e.message, hint = e.hint.as_deref().unwrap_or(""), "keeper loop")
+                }
+            }
+            self.wait(stopper).await;
+        }
+    }
+
+    /// Waits for a notification, a stop request, or the heartbeat interval.
+    async fn wait(&mut self, stopper: &mut Stopper) {
+        let Some(monitor) = self.monitor.as_mut() else {
+            stopper.sleep(HEARTBEAT_INTERVAL).await;
+            return;
+        };
+        tokio::select! {
+            n = monitor.next_notification(HEARTBEAT_INTERVAL) => match n {
+                Ok(Some(notification)) => {
+                    tracing::debug!(channel = %notification.channel, payload = %notification.payload, "notification");
+                    // other nodes changed: refresh them on this loop
+                    self.others_refreshed = None;
+                }
+                Ok(None) => {}
+                Err(_) => self.monitor = None,
+            },
+            () = stopper.wait() => {}
+        }
+    }
+
+    async fn shutdown(&mut self, request: StopRequest) -> CliResult<()> {
+        let mode = match request {
+            StopRequest::Fast | StopRequest::Smart => StopMode::Fast,
+            StopRequest::Immediate => StopMode::Immediate,
+        };
+        tracing::info!(?mode, "stopping");
+        self.save_state()?;
+        self.node.drop_local();
+        self.node.server.stop(mode, Duration::from_secs(60)).await
+    }
+
+    fn reload_config(&mut self) {
+        match Config::load(&self.node.paths.config) {
+            Ok(config) => {
+                if let Some(Ok(uri)) = config.monitor.as_deref().map(PgUri::parse)
+                    && uri != self.monitor_uri
+                {
+                    self.monitor_uri = uri;
+                    self.monitor = None;
+                }
+                self.restarts = RestartTracker::new(
+                    config.timeout.postgresql_restart_failure_max_retries,
+                    Duration::from_secs(config.timeout.postgresql_restart_failure_timeout),
+                );
+                self.node.config = config;
+                tracing::info!("configuration reloaded");
+            }
+            Err(e) => tracing::error!(error = %e.message, "cannot reload the configuration"),
+        }
+    }
+
+    /// The monitor connection, opened (and LISTENing) when needed.
+    pub(super) async fn monitor(&mut self) -> Result<&mut Monitor, MonitorError> {
+        if self.monitor.as_ref().is_none_or(Monitor::is_closed) {
+            self.monitor = None;
+            let mut m = Monitor::connect(&self.monitor_uri, "pg_autoctl").await?;
+            m.listen("state").await?;
+            self.monitor = Some(m);
+        }
+        self.monitor
+            .as_mut()
+            .ok_or_else(|| MonitorError::Lost("no connection".to_string()))
+    }
+
+    /// One loop.
+    pub async fn step(&mut self) -> CliResult<Step> {
+        let now = unix_now();
+        let running = self.node.server.is_running();
+        let obs = if running {
+            match self.node.local().await {
+                Ok(local) => local.observe().await.ok(),
+                Err(_) => None,
+            }
+        } else {
+            self.node.drop_local();
+            None
+        };
+        if let Some(o) = &obs {
+            if o.streaming_standbys > 0 {
+                self.state.last_secondary_contact = now;
+            }
+            self.last_obs = Some(o.clone());
+        }
+        let current = self.state.current_role;
+        let pg_is_running = running
+            || (expected_postgres(current) == PostgresExpectation::RunningPrimary
+                && self.restarts.still_trying(Instant::now()));
+
+        match self.heartbeat(pg_is_running).await {
+            Ok(()) => self.state.last_monitor_contact = now,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot report to the monitor");
+                if e.is_transient() {
+                    self.monitor = None;
+                }
+                self.check_partition(now);
+            }
+        }
+
+        let assigned = self.state.assigned_role;
+        if assigned != current {
+            let action = transition(current, assigned).ok_or_else(|| {
+                CliError::new(
+                    Exit::Keeper,
+                    format!(
+                        "pg_autoctl does not know how to reach state {assigned} from {current}"
+                    ),
+                )
+            })?;
+            tracing::info!(from = %current, to = %assigned, action = action.name(), "transition");
+            let started = Instant::now();
+            self.run_action(action).await.map_err(|e| {
+                e.context(format!(
+                    "transition from {current} to {assigned} ({})",
+                    action.name()
+                ))
+            })?;
+            self.state.current_role = assigned;
+            self.save_state()?;
+            tracing::info!(
+                state = %assigned,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "reached state"
+            );
+            if action == KeeperAction::Drop {
+                // report `dropped` so that the monitor removes the node
+                if let Err(e) = self.heartbeat(false).await {
+                    tracing::debug!(error = %e, "last heartbeat");
+                }
+                return Ok(Step::Dropped);
+            }
+            return Ok(Step::Transitioned);
+        }
+
+        self.ensure_current_state().await?;
+        if self
+            .others_refreshed
+            .is_none_or(|t| t.elapsed() > OTHERS_REFRESH)
+            && let Err(e) = self.refresh_others().await
+        {
+            tracing::warn!(error = %e.message, "cannot refresh the other nodes");
+        }
+        if self.state != self.state_saved
+            && (self.state.current_role != self.state_saved.current_role
+                || self.state.assigned_role != self.state_saved.assigned_role
+                || now.saturating_sub(self.state_saved.last_monitor_contact) >= 10)
+        {
+            self.save_state()?;
+        }
+        Ok(Step::Idle)
+    }
+
+    pub(super) fn save_state(&mut self) -> CliResult<()> {
+        self.state.save(&self.node.paths.state)?;
+        self.state_saved = self.state.clone();
+        Ok(())
+    }
+
+    /// Reports to the monitor and records the assigned state.
+    async fn heartbeat(&mut self, pg_is_running: bool) -> Result<(), MonitorError> {
+        self.report_system_identifier().await?;
+        let (lsn, tli, sync_state) = match &self.last_obs {
+            Some(o) => (o.lsn.clone(), o.timeline, o.sync_state.clone()),
+            None => ("0/0".to_string(), 1, String::new()),
+        };
+        let formation = self.node.config.formation.clone();
+        let hb = Heartbeat {
+            formation: &formation,
+            node_id: self.state.node_id,
+            group_id: self.state.group_id,
+            state: self.state.current_role,
+            pg_is_running,
+            tli,
+            lsn: &lsn,
+            sync_state: if pg_is_running { &sync_state } else { "" },
+        };
+        let assignment = self.monitor().await?.node_active(&hb).await?;
+        if assignment.state != self.state.assigned_role {
+            tracing::info!(
+                current = %self.state.current_role,
+                assigned = %assignment.state,
+                "monitor assigned a new state"
+            );
+        }
+        self.state.assigned_role = assignment.state;
+        self.state.group_id = assignment.group_id;
+        Ok(())
+    }
+
+    /// Records Postgres's system identifier on the monitor once, before any state that
+    /// requires it is reported.
+    async fn report_system_identifier(&mut self) -> Result<(), MonitorError> {
+        if self.sysid_reported {
+            return Ok(());
+        }
+        if self.state.system_identifier == 0 {
+            match self.node.bin().controldata(self.node.pgdata()).await {
+                Ok(data) => self.state.system_identifier = data.system_identifier,
+                Err(_) => return Ok(()), // no cluster yet
+            }
+        }
+        let node_id = self.state.node_id;
+        let sysid = self.state.system_identifier;
+        self.monitor()
+            .await?
+            .set_node_system_identifier(node_id, sysid)
+            .await?;
+        self.sysid_reported = true;
+        Ok(())
+    }
+
+    /// A primary that reaches neither the monitor nor a standby stops taking writes.
+    fn check_partition(&mut self, now: u64) {
+        if !self.state.current_role.can_take_writes() {
+            return;
+        }
+        let timeout = Duration::from_secs(self.node.config.timeout.network_partition_timeout);
+        if primary_is_partitioned(
+            now,
+            self.started,
+            self.state.last_monitor_contact,
+            self.state.last_secondary_contact,
+            timeout,
+        ) {
+            tracing::warn!(
+                timeout_s = timeout.as_secs(),
+                "neither the monitor nor any standby reached: fencing this primary (demote_timeout)"
+            );
+            self.state.assigned_role = S::DemoteTimeout;
+        }
+    }
+
+    /// Makes Postgres do what the current state expects.
+    async fn ensure_current_state(&mut self) -> CliResult<()> {
+        let current = self.state.current_role;
+        match expected_postgres(current) {
+            PostgresExpectation::RunningPrimary | PostgresExpectation::RunningStandby => {
+                if self.node.server.is_running() {
+                    self.restarts.recovered();
+                } else {
+                    tracing::warn!(state = %current, "Postgres is not running: starting it");
+                    match self.node.server.start().await {
+                        Ok(()) => self.restarts.recovered(),
+                        Err(e) => {
+                            self.restarts.failed(Instant::now());
+                            return Err(e.context("restarting Postgres"));
+                        }
+                    }
+                }
+                if matches!(current, S::Catchingup | S::Secondary) {
+                    self.follow_if_primary_changed().await?;
+                }
+            }
+            PostgresExpectation::Stopped => {
+                if self.node.server.is_running() {
+                    tracing::warn!(state = %current, "Postgres runs but must be stopped: stopping it");
+                    self.node.drop_local();
+                    self.node
+                        .server
+                        .stop(StopMode::Fast, Duration::from_secs(60))
+                        .await?;
+                }
+            }
+            PostgresExpectation::LeftAlone => {}
+        }
+        Ok(())
+    }
+
+    /// Re-reads the other nodes: HBA rules for them, and on a primary their replication slots.
+    async fn refresh_others(&mut self) -> CliResult<()> {
+        let node_id = self.state.node_id;
+        let others = self.monitor().await?.get_other_nodes(node_id).await?;
+        self.others_refreshed = Some(Instant::now());
+        let dbname = self.node.config.pg.dbname.clone();
+        let mut rules = Vec::new();
+        for other in &others {
+            rules.push(
+                self.node
+                    .hba_rule("replication", REPLICATION_ROLE, &other.host),
+            );
+            rules.push(self.node.hba_rule(&dbname, REPLICATION_ROLE, &other.host));
+        }
+        let hba_changed = self.node.ensure_hba(&rules)?;
+        self.others = others;
+        if !self.node.server.is_running() {
+            return Ok(());
+        }
+        if hba_changed {
+            self.node.local().await?.reload().await?;
+        }
+        let current = self.state.current_role;
+        if expected_postgres(current) == PostgresExpectation::RunningPrimary {
+            let slots: Vec<String> = self
+                .others
+                .iter()
+                .map(|o| standby_name(o.node_id))
+                .collect();
+            self.node.local().await?.sync_slots(&slots).await?;
+        } else if matches!(current, S::Secondary | S::Catchingup) {
+            // slots left from a time as primary would keep WAL forever
+            self.node.local().await?.sync_slots(&[]).await?;
+        }
+        Ok(())
+    }
+}
