@@ -59,6 +59,7 @@ unit-test:
 	cargo test -p fsm -p keeper
 
 sql-test:
+	cargo build -p keeper
 	cargo test -p tests -- --test-threads=2
 
 test: deps lint

@@ -5,6 +5,7 @@
 //! free port, with their socket in their own directory, and are stopped (immediate mode) and
 //! deleted when the [`server::PgServer`] is dropped, also when a test fails.
 
+pub mod autoctl;
 pub mod c_keeper;
 pub mod monitor;
 pub mod server;

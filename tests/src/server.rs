@@ -111,6 +111,11 @@ pub fn owned_dir(path: &Path) {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // PGAF_KEEP_FAILED=1 keeps the directory of a failed test for a post-mortem
+        if std::thread::panicking() && std::env::var_os("PGAF_KEEP_FAILED").is_some() {
+            eprintln!("kept {} for inspection", self.path.display());
+            return;
+        }
         let _ = fs::remove_dir_all(&self.path);
     }
 }

@@ -296,9 +296,9 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         KeeperState::registered(assignment.node_id, assignment.group_id, assignment.state);
     state.system_identifier = system_identifier;
     state.save(&paths.state)?;
-    let span = tracing::info_span!("create", node = %config.name, formation = %config.formation);
-    let _guard = span.enter();
     tracing::info!(
+        node = %config.name,
+        formation = %config.formation,
         node_id = assignment.node_id,
         group = assignment.group_id,
         state = %assignment.state,

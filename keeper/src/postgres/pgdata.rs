@@ -71,7 +71,21 @@ pub fn process_exists(pid: i32) -> bool {
     }
     // SAFETY: signal 0 only checks for existence and permission
     let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // a zombie has exited: only its parent has not collected it yet
+    exists && !is_zombie(pid)
+}
+
+/// Whether `pid` is a zombie, from /proc (Linux).
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // "pid (comm) S ...": the state follows the last ')'
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().next().map(|s| s == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// What PGDATA holds.
@@ -141,8 +155,19 @@ mod tests {
     }
 
     #[test]
-    fn our_own_process_exists() {
+    fn our_own_process_exists_and_an_exited_child_does_not() {
         assert!(process_exists(std::process::id() as i32));
         assert!(!process_exists(0));
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id() as i32;
+        // not collected yet: a zombie once it exits
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !is_zombie(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!process_exists(pid), "a zombie counts as gone");
+        child.wait().expect("reap");
     }
 }

@@ -284,6 +284,9 @@ impl Keeper {
             conf::conninfo(&upstream),
             self.node.config.pg.dbname.replace('\'', "\\'")
         );
+        // A just-promoted primary writes its new timeline to pg_control only at its next
+        // checkpoint; before that pg_rewind sees both on the same timeline and rewinds nothing.
+        self.checkpoint_source(primary).await?;
         tracing::info!(primary = %primary.name, "pg_rewind");
         let mut cmd = self.node.bin().command("pg_rewind");
         cmd.arg("--target-pgdata")
@@ -293,6 +296,33 @@ impl Keeper {
         crate::postgres::programs::run_command("pg_rewind", cmd)
             .await
             .map(|_| ())
+    }
+
+    /// Runs CHECKPOINT on `node` as the replication user (a superuser).
+    async fn checkpoint_source(&self, node: &NodeAddress) -> CliResult<()> {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&node.host)
+            .port(node.port)
+            .user(REPLICATION_ROLE)
+            .dbname(&self.node.config.pg.dbname)
+            .application_name("pg_autoctl")
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(password) = &self.node.config.replication_password {
+            config.password(password);
+        }
+        let failed = |e: tokio_postgres::Error| {
+            CliError::new(
+                Exit::Pgsql,
+                format!(
+                    "CHECKPOINT on {} before pg_rewind: {}",
+                    node.name,
+                    crate::db::report(&e).message
+                ),
+            )
+        };
+        let (client, _) = crate::db::connect(&config).await.map_err(failed)?;
+        client.batch_execute("CHECKPOINT").await.map_err(failed)
     }
 
     /// Moves a data directory that is about to be replaced next to the backups, so that no

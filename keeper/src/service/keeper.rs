@@ -146,7 +146,17 @@ impl Keeper {
         tracing::info!(?mode, "stopping");
         self.save_state()?;
         self.node.drop_local();
-        self.node.server.stop(mode, Duration::from_secs(60)).await
+        self.node.server.stop(mode, Duration::from_secs(60)).await?;
+        if !self.state.current_role.can_take_writes() {
+            // A standby going away tells the monitor at once, so that a primary waiting on
+            // it for synchronous replication is released now rather than after the health
+            // checks notice. A primary does not: a keeper restart must not cause a failover.
+            let last = tokio::time::timeout(Duration::from_secs(2), self.heartbeat(false)).await;
+            if !matches!(last, Ok(Ok(()))) {
+                tracing::debug!("could not tell the monitor that Postgres stopped");
+            }
+        }
+        Ok(())
     }
 
     fn reload_config(&mut self) {
@@ -391,6 +401,11 @@ impl Keeper {
         let node_id = self.state.node_id;
         let others = self.monitor().await?.get_other_nodes(node_id).await?;
         self.others_refreshed = Some(Instant::now());
+        if !self.node.pgdata().join("pg_hba.conf").exists() {
+            // no database yet (a standby before its copy)
+            self.others = others;
+            return Ok(());
+        }
         let dbname = self.node.config.pg.dbname.clone();
         let mut rules = Vec::new();
         for other in &others {

@@ -1,0 +1,478 @@
+//! Our `pg_autoctl` run for real: a monitor and Postgres nodes created and run by it, as the
+//! Postgres user, in a directory of the test's own. Services run in their own process groups;
+//! dropping a [`Service`] stops it, its Postgres, and whatever it started.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::server::{PG_BIN, TempDir, as_postgres, free_port, owned_dir, pg_command};
+use crate::wait;
+
+/// The pg_autoctl binary built next to the test binary (`cargo build -p keeper`).
+pub fn built_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let bin = dir.join("pg_autoctl");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with cargo build -p keeper",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `pg_autoctl` in one directory: its own HOME and XDG directories, TCP only.
+#[derive(Debug, Clone)]
+pub struct Autoctl {
+    /// The directory (owned by the Postgres user).
+    pub dir: PathBuf,
+    /// The binary, copied into the directory so that the Postgres user can run it.
+    pub bin: PathBuf,
+}
+
+impl Autoctl {
+    /// Sets up `dir` for pg_autoctl.
+    pub fn new(dir: &Path) -> Autoctl {
+        for sub in ["config", "share", "run", "bin"] {
+            owned_dir(&dir.join(sub));
+        }
+        let bin = dir.join("bin/pg_autoctl");
+        std::fs::copy(built_binary(), &bin).expect("copy pg_autoctl");
+        Autoctl {
+            dir: dir.to_path_buf(),
+            bin,
+        }
+    }
+
+    /// A `pg_autoctl` command with this directory's environment, as the Postgres user.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        as_postgres(&mut cmd);
+        cmd.env("HOME", &self.dir)
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_DATA_HOME", self.dir.join("share"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .env("PG_REGRESS_SOCK_DIR", "")
+            .env_remove("PG_AUTOCTL_MONITOR")
+            .env_remove("PGPASSWORD")
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs a command to completion (at most `timeout`).
+    pub fn run_for(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("spawn pg_autoctl");
+        let deadline = Instant::now() + timeout;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    // SAFETY: killing the process group of our own child
+                    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                    let out = child.wait_with_output().expect("output");
+                    panic!(
+                        "pg_autoctl {} did not finish within {timeout:?}:\n{}\n{}",
+                        args.join(" "),
+                        String::from_utf8_lossy(&out.stdout),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        child.wait_with_output().expect("output")
+    }
+
+    /// Runs a command (at most 2 minutes).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_for(args, Duration::from_secs(120))
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "pg_autoctl {} failed ({}):\n{}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a long-running command (a service) in its own process group, logging to
+    /// `<dir>/<name>.log`; `pgdata` is stopped (immediate) when the service is dropped.
+    pub fn spawn(&self, name: &str, args: &[&str], pgdata: &Path) -> Service {
+        let log = self.dir.join(format!("{name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = self
+            .command(args)
+            .arg("-v")
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .process_group(0)
+            .spawn()
+            .expect("spawn pg_autoctl service");
+        Service {
+            child: Some(child),
+            log,
+            pgdata: pgdata.to_path_buf(),
+        }
+    }
+}
+
+/// A running `pg_autoctl run` (or `create … --run`).
+#[derive(Debug)]
+pub struct Service {
+    child: Option<Child>,
+    /// Its log file.
+    pub log: PathBuf,
+    /// The PGDATA it manages.
+    pub pgdata: PathBuf,
+}
+
+impl Service {
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Stops it with `signal` and waits (at most 60 s).
+    pub fn stop_with(&mut self, signal: i32) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: signalling our own child
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: killing our own child's process group
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+    }
+
+    /// Waits until it exits by itself (at most `timeout`); whether it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let group = -(child.id() as i32);
+            // SAFETY: signalling our own child's process group
+            unsafe { libc::kill(group, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: as above
+            unsafe { libc::kill(group, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+        if self.pgdata.join("postmaster.pid").exists() {
+            let _ = pg_command("pg_ctl")
+                .arg("-D")
+                .arg(&self.pgdata)
+                .args(["-m", "immediate", "-w", "-t", "30", "stop"])
+                .output();
+        }
+    }
+}
+
+/// A Postgres node of a [`Cluster`].
+#[derive(Debug)]
+pub struct Node {
+    /// Its name on the monitor.
+    pub name: String,
+    /// Its PGDATA.
+    pub pgdata: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Its service.
+    pub service: Service,
+}
+
+impl Node {
+    /// `--pgdata <pgdata>` for commands about this node.
+    pub fn pgdata_arg(&self) -> String {
+        self.pgdata.display().to_string()
+    }
+
+    /// A connection to its Postgres as the `postgres` user.
+    pub fn connect(&self) -> Result<postgres::Client, postgres::Error> {
+        postgres::Client::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
+                self.port
+            ),
+            postgres::NoTls,
+        )
+    }
+}
+
+/// A monitor and its nodes, all run by our pg_autoctl.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The nodes, in creation order (dropped first).
+    pub nodes: Vec<Node>,
+    /// The monitor's service.
+    pub monitor: Service,
+    /// The monitor's PGDATA.
+    pub monitor_pgdata: PathBuf,
+    /// The monitor's port.
+    pub monitor_port: u16,
+    /// The monitor's URI.
+    pub monitor_uri: String,
+    /// How to run pg_autoctl here.
+    pub autoctl: Autoctl,
+    /// The directory (removed last).
+    pub dir: TempDir,
+}
+
+impl Cluster {
+    /// Creates and runs a monitor; `settings` go into its postgresql.conf.
+    pub fn start(label: &str, settings: &[&str]) -> Cluster {
+        let dir = TempDir::new(label);
+        let autoctl = Autoctl::new(dir.path());
+        let monitor_pgdata = dir.path().join("monitor");
+        let port = free_port();
+        let pgdata = monitor_pgdata.display().to_string();
+        let uri = autoctl
+            .ok(&[
+                "create",
+                "monitor",
+                "--pgdata",
+                &pgdata,
+                "--pgport",
+                &port.to_string(),
+                "--hostname",
+                "127.0.0.1",
+                "--auth",
+                "trust",
+                "--no-ssl",
+                "--pgctl",
+                &format!("{PG_BIN}/pg_ctl"),
+            ])
+            .trim()
+            .to_string();
+        if !settings.is_empty() {
+            let conf = monitor_pgdata.join("postgresql.conf");
+            let mut text = std::fs::read_to_string(&conf).expect("monitor postgresql.conf");
+            for s in settings {
+                text.push_str(s);
+                text.push('\n');
+            }
+            std::fs::write(&conf, text).expect("write postgresql.conf");
+        }
+        let monitor = autoctl.spawn("monitor", &["run", "--pgdata", &pgdata], &monitor_pgdata);
+        let cluster = Cluster {
+            nodes: Vec::new(),
+            monitor,
+            monitor_pgdata,
+            monitor_port: port,
+            monitor_uri: uri,
+            autoctl,
+            dir,
+        };
+        wait::until(
+            "the monitor to accept connections",
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || cluster.monitor_client().ok(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.monitor.log()));
+        cluster
+    }
+
+    /// A connection to the monitor's database as the `postgres` superuser.
+    pub fn monitor_client(&self) -> Result<postgres::Client, postgres::Error> {
+        postgres::Client::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=pg_auto_failover connect_timeout=5",
+                self.monitor_port
+            ),
+            postgres::NoTls,
+        )
+    }
+
+    /// `create postgres --run` of a new node named `name`, with `extra` flags.
+    pub fn add_node(&mut self, name: &str, extra: &[&str]) -> &Node {
+        let pgdata = self.dir.path().join(name);
+        let port = free_port();
+        let node = self.spawn_node(name, &pgdata, port, extra);
+        self.nodes.push(node);
+        self.nodes.last().expect("just pushed")
+    }
+
+    /// Runs `create postgres --run` for `pgdata` (which may hold a database already).
+    pub fn spawn_node(&self, name: &str, pgdata: &Path, port: u16, extra: &[&str]) -> Node {
+        let pgdata_text = pgdata.display().to_string();
+        let port_text = port.to_string();
+        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let mut args: Vec<&str> = vec![
+            "create",
+            "postgres",
+            "--pgdata",
+            &pgdata_text,
+            "--pgport",
+            &port_text,
+            "--pghost",
+            "127.0.0.1",
+            "--hostname",
+            "127.0.0.1",
+            "--name",
+            name,
+            "--auth",
+            "trust",
+            "--no-ssl",
+            "--pgctl",
+            &pg_ctl,
+            "--monitor",
+            &self.monitor_uri,
+            "--run",
+        ];
+        args.extend_from_slice(extra);
+        let service = self.autoctl.spawn(name, &args, pgdata);
+        Node {
+            name: name.to_string(),
+            pgdata: pgdata.to_path_buf(),
+            port,
+            service,
+        }
+    }
+
+    /// The node named `name`.
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// The node named `name`, mutable.
+    pub fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// "name:reported/assigned ..." for every node, by node id.
+    pub fn states(&self) -> String {
+        let Ok(mut client) = self.monitor_client() else {
+            return "(monitor unreachable)".to_string();
+        };
+        client
+            .query_one(
+                "SELECT coalesce(string_agg(nodename || ':' || current_group_state || '/' || \
+                 assigned_group_state, ' ' ORDER BY node_id), '') FROM pgautofailover.current_state()",
+                &[],
+            )
+            .map(|r| r.get(0))
+            .unwrap_or_default()
+    }
+
+    /// Waits until [`Cluster::states`] is `wanted`; panics with every log otherwise.
+    pub fn wait_states(&self, wanted: &str, timeout: Duration) {
+        if let Err(e) = wait::until(wanted, timeout, Duration::from_millis(100), || {
+            (self.states() == wanted).then_some(())
+        }) {
+            panic!("{e}; states are \"{}\"\n{}", self.states(), self.logs());
+        }
+    }
+
+    /// Every log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = format!("--- monitor ---\n{}", tail(&self.monitor.log(), 60));
+        for node in &self.nodes {
+            out.push_str(&format!(
+                "\n--- {} ---\n{}",
+                node.name,
+                tail(&node.service.log(), 80)
+            ));
+        }
+        out
+    }
+
+    /// `pg_autoctl <args> --pgdata <monitor>` that must succeed; its stdout.
+    pub fn on_monitor(&self, args: &[&str]) -> String {
+        let pgdata = self.monitor_pgdata.display().to_string();
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--pgdata", &pgdata]);
+        self.ok(&all)
+    }
+
+    /// `pg_autoctl <args>` that must succeed; its stdout. On failure, panics with every log.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.autoctl.run(args);
+        assert!(
+            out.status.success(),
+            "pg_autoctl {} failed ({}):\n{}\n{}\nstates: {}\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.states(),
+            self.logs()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // nodes first, while the monitor still answers
+        self.nodes.clear();
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
