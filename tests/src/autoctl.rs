@@ -26,6 +26,14 @@ pub fn built_binary() -> PathBuf {
     bin
 }
 
+/// Whether every user may execute `path` (it and all its directories allow others in).
+fn runnable_by_anyone(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    executable(path) && path.ancestors().skip(1).all(executable)
+}
+
 /// Runs `pg_autoctl` in one directory: its own HOME and XDG directories, TCP only.
 #[derive(Debug, Clone)]
 pub struct Autoctl {
@@ -36,16 +44,39 @@ pub struct Autoctl {
 }
 
 impl Autoctl {
-    /// Sets up `dir` for pg_autoctl.
+    /// Sets up `dir` for pg_autoctl. The built binary is used in place when every user may
+    /// run it, else copied into `dir`.
     pub fn new(dir: &Path) -> Autoctl {
         for sub in ["config", "share", "run", "bin"] {
             owned_dir(&dir.join(sub));
         }
-        let bin = dir.join("bin/pg_autoctl");
-        std::fs::copy(built_binary(), &bin).expect("copy pg_autoctl");
+        let built = built_binary();
+        let bin = if runnable_by_anyone(&built) {
+            built
+        } else {
+            let copy = dir.join("bin/pg_autoctl");
+            std::fs::copy(&built, &copy).expect("copy pg_autoctl");
+            copy
+        };
         Autoctl {
             dir: dir.to_path_buf(),
             bin,
+        }
+    }
+
+    /// Spawns `cmd`, retrying while another thread's fork still holds the binary open for
+    /// writing (ETXTBSY right after a copy).
+    fn spawn_retrying(cmd: &mut Command) -> Child {
+        let mut tries = 0;
+        loop {
+            match cmd.spawn() {
+                Ok(child) => return child,
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("spawn pg_autoctl: {e}"),
+            }
         }
     }
 
@@ -67,13 +98,12 @@ impl Autoctl {
 
     /// Runs a command to completion (at most `timeout`).
     pub fn run_for(&self, args: &[&str], timeout: Duration) -> Output {
-        let mut child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawn pg_autoctl");
+        let mut child = Self::spawn_retrying(
+            self.command(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0),
+        );
         let deadline = Instant::now() + timeout;
         loop {
             match child.try_wait() {
@@ -123,14 +153,13 @@ impl Autoctl {
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = self
-            .command(args)
-            .arg("-v")
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file)
-            .process_group(0)
-            .spawn()
-            .expect("spawn pg_autoctl service");
+        let child = Self::spawn_retrying(
+            self.command(args)
+                .arg("-v")
+                .stdout(file.try_clone().expect("log"))
+                .stderr(file)
+                .process_group(0),
+        );
         Service {
             child: Some(child),
             log,
