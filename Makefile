@@ -68,7 +68,7 @@ test: deps lint
 	$(MAKE) sql-test
 
 demo: install
-	scripts/demo.sh
+	BUILT=target/$(CARGO_PROFILE_DIR)/pg_autoctl scripts/demo.sh
 
 demo-stop:
 	scripts/demo-stop.sh

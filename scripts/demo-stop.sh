@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops the demo started by scripts/demo.sh and removes its directory.
+# Stops the demo started by scripts/demo.sh and removes its directory: each pg_autoctl
+# service stops its own Postgres on SIGTERM; whatever is left is stopped by force.
 set -uo pipefail
 
 DEMO_DIR=${DEMO_DIR:-/tmp/pgaf-demo}
@@ -9,22 +10,19 @@ RUN_AS=(runuser -u postgres --)
 
 [ -d "$DEMO_DIR" ] || { echo "no demo in $DEMO_DIR"; exit 0; }
 
-for pidfile in "$DEMO_DIR"/*.pid; do
-    [ -e "$pidfile" ] || continue
+# nodes first, the monitor last
+pidfiles=()
+for pidfile in "$DEMO_DIR"/node_*.pid "$DEMO_DIR"/monitor.pid; do
+    [ -e "$pidfile" ] && pidfiles+=("$pidfile")
+done
+for pidfile in "${pidfiles[@]}"; do
     pid=$(cat "$pidfile")
-    # the keeper runs in its own session: stop it and its Postgres together
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-done
-for _ in $(seq 1 30); do
-    alive=0
-    for pidfile in "$DEMO_DIR"/*.pid; do
-        [ -e "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && alive=1
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
     done
-    [ $alive = 0 ] && break
-    sleep 1
-done
-for pidfile in "$DEMO_DIR"/*.pid; do
-    [ -e "$pidfile" ] && kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null
+    kill -KILL -- "-$pid" 2>/dev/null
 done
 for data in "$DEMO_DIR"/*/; do
     [ -f "$data/PG_VERSION" ] && "${RUN_AS[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1

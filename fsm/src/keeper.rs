@@ -488,6 +488,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documentation_lists_every_action() {
+        let doc = include_str!("../../docs/state-machine.md");
+        for row in KEEPER_TRANSITIONS {
+            let name = row.action.name();
+            assert!(
+                doc.contains(&format!("| `{name}` |")),
+                "docs/state-machine.md has no row for the keeper action {name}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_pairs_have_no_transition() {
         assert_eq!(transition(S::WaitStandby, S::Primary), None);
         assert_eq!(transition(S::Init, S::Secondary), None);

@@ -14,20 +14,24 @@ use crate::monitor::{Monitor, NodeStateRow};
 use crate::paths::NodePaths;
 use crate::state::KeeperState;
 
-/// The "Connection" column: read-write or read-only, with `!` when the monitor's health
-/// check fails or the keeper says Postgres is down.
+/// The "Connection" column, as 2.0 shows it: what clients can do on the node in its reported
+/// state (read-write, read-only, or none), with `!` when the monitor's health check fails and
+/// `?` before the first check.
 fn connection(n: &NodeStateRow) -> String {
-    let writable = n
+    use fsm::keeper::{PostgresExpectation, expected_postgres};
+    let kind = match n
         .current_group_state
         .parse::<fsm::ReplicationState>()
-        .is_ok_and(|s| s.can_take_writes());
-    let kind = if writable { "read-write" } else { "read-only" };
-    if n.health == 0 || !n.pg_is_running {
-        format!("{kind} !")
-    } else if n.health < 0 {
-        format!("{kind} ?")
-    } else {
-        kind.to_string()
+        .map(expected_postgres)
+    {
+        Ok(PostgresExpectation::RunningPrimary) => "read-write",
+        Ok(PostgresExpectation::RunningStandby) => "read-only",
+        _ => "none",
+    };
+    match n.health {
+        0 => format!("{kind} !"),
+        h if h < 0 => format!("{kind} ?"),
+        _ => kind.to_string(),
     }
 }
 
@@ -417,6 +421,35 @@ async fn watch_loop(monitor: &mut Monitor, formation: &str, group: Option<i32>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(state: &str, health: i32) -> NodeStateRow {
+        NodeStateRow {
+            formation_kind: "pgsql".to_string(),
+            nodename: "n".to_string(),
+            nodehost: "h".to_string(),
+            nodeport: 5432,
+            group_id: 0,
+            node_id: 1,
+            current_group_state: state.to_string(),
+            assigned_group_state: state.to_string(),
+            candidate_priority: 50,
+            replication_quorum: true,
+            reported_tli: 1,
+            reported_lsn: "0/0".to_string(),
+            health,
+            nodecluster: "default".to_string(),
+        }
+    }
+
+    #[test]
+    fn the_connection_column_says_what_clients_can_do_and_the_health() {
+        assert_eq!(connection(&row("primary", 1)), "read-write");
+        assert_eq!(connection(&row("secondary", 1)), "read-only");
+        assert_eq!(connection(&row("init", -1)), "none ?");
+        assert_eq!(connection(&row("init", 0)), "none !");
+        assert_eq!(connection(&row("demoted", 1)), "none");
+        assert_eq!(connection(&row("secondary", 0)), "read-only !");
+    }
 
     #[test]
     fn the_unit_runs_the_service_for_pgdata() {

@@ -146,7 +146,6 @@ mod tests {
             reported_tli: 1,
             reported_lsn: "0/0".to_string(),
             health: 1,
-            pg_is_running: true,
             nodecluster: "default".to_string(),
         }
     }

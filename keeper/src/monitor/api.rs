@@ -116,8 +116,6 @@ pub struct NodeStateRow {
     pub reported_lsn: String,
     /// Health: 1 good, 0 bad, -1 unknown.
     pub health: i32,
-    /// Whether the keeper last said Postgres runs.
-    pub pg_is_running: bool,
     /// The node's cluster name.
     pub nodecluster: String,
 }
@@ -542,9 +540,8 @@ impl Monitor {
                 "SELECT s.formation_kind, s.nodename, s.nodehost, s.nodeport, s.group_id, \
                  s.node_id, s.current_group_state::text, s.assigned_group_state::text, \
                  s.candidate_priority, s.replication_quorum, s.reported_tli, \
-                 s.reported_lsn::text, s.health, coalesce(n.reportedpgisrunning, true), s.nodecluster \
+                 s.reported_lsn::text, s.health, s.nodecluster \
                  FROM pgautofailover.current_state($1) s \
-                 LEFT JOIN pgautofailover.node n ON n.nodeid = s.node_id \
                  WHERE $2::int IS NULL OR s.group_id = $2 \
                  ORDER BY s.group_id, s.node_id",
                 &[&formation, &group],
@@ -566,8 +563,7 @@ impl Monitor {
                     reported_tli: get(row, 10)?,
                     reported_lsn: get(row, 11)?,
                     health: get(row, 12)?,
-                    pg_is_running: get(row, 13)?,
-                    nodecluster: get(row, 14)?,
+                    nodecluster: get(row, 13)?,
                 })
             })
             .collect()
