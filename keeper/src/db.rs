@@ -2,7 +2,8 @@
 //! LISTEN notifications, and turning errors into messages.
 
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Socket};
 
 /// A notification received on a LISTENed channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,12 +14,24 @@ pub struct Notification {
     pub payload: String,
 }
 
-/// Connects with `config`. The connection runs in a task of its own that forwards
-/// notifications to the returned receiver; the receiver closes when the connection ends.
+/// Connects with `config`, without TLS (local connections).
 pub async fn connect(
     config: &Config,
 ) -> Result<(Client, mpsc::UnboundedReceiver<Notification>), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+    connect_with(config, NoTls).await
+}
+
+/// Connects with `config` and `tls`. The connection runs in a task of its own that forwards
+/// notifications to the returned receiver; the receiver closes when the connection ends.
+pub async fn connect_with<T>(
+    config: &Config,
+    tls: T,
+) -> Result<(Client, mpsc::UnboundedReceiver<Notification>), tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, mut connection) = config.connect(tls).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {

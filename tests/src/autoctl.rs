@@ -300,36 +300,43 @@ pub struct Cluster {
     pub monitor_uri: String,
     /// How to run pg_autoctl here.
     pub autoctl: Autoctl,
+    /// The SSL flags every create gets.
+    pub ssl_flags: Vec<String>,
     /// The directory (removed last).
     pub dir: TempDir,
 }
 
 impl Cluster {
-    /// Creates and runs a monitor; `settings` go into its postgresql.conf.
+    /// Creates and runs a monitor (without SSL); `settings` go into its postgresql.conf.
     pub fn start(label: &str, settings: &[&str]) -> Cluster {
+        Cluster::start_with(label, settings, &["--no-ssl"])
+    }
+
+    /// Creates and runs a monitor with the SSL flags `ssl`, which the nodes get too.
+    pub fn start_with(label: &str, settings: &[&str], ssl: &[&str]) -> Cluster {
         let dir = TempDir::new(label);
         let autoctl = Autoctl::new(dir.path());
         let monitor_pgdata = dir.path().join("monitor");
         let port = free_port();
         let pgdata = monitor_pgdata.display().to_string();
-        let uri = autoctl
-            .ok(&[
-                "create",
-                "monitor",
-                "--pgdata",
-                &pgdata,
-                "--pgport",
-                &port.to_string(),
-                "--hostname",
-                "127.0.0.1",
-                "--auth",
-                "trust",
-                "--no-ssl",
-                "--pgctl",
-                &format!("{PG_BIN}/pg_ctl"),
-            ])
-            .trim()
-            .to_string();
+        let port_text = port.to_string();
+        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let mut args = vec![
+            "create",
+            "monitor",
+            "--pgdata",
+            &pgdata,
+            "--pgport",
+            &port_text,
+            "--hostname",
+            "127.0.0.1",
+            "--auth",
+            "trust",
+            "--pgctl",
+            &pg_ctl,
+        ];
+        args.extend_from_slice(ssl);
+        let uri = autoctl.ok(&args).trim().to_string();
         if !settings.is_empty() {
             let conf = monitor_pgdata.join("postgresql.conf");
             let mut text = std::fs::read_to_string(&conf).expect("monitor postgresql.conf");
@@ -347,6 +354,7 @@ impl Cluster {
             monitor_port: port,
             monitor_uri: uri,
             autoctl,
+            ssl_flags: ssl.iter().map(|s| s.to_string()).collect(),
             dir,
         };
         wait::until(
@@ -399,13 +407,13 @@ impl Cluster {
             name,
             "--auth",
             "trust",
-            "--no-ssl",
             "--pgctl",
             &pg_ctl,
             "--monitor",
             &self.monitor_uri,
             "--run",
         ];
+        args.extend(self.ssl_flags.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let service = self.autoctl.spawn(name, &args, pgdata);
         Node {

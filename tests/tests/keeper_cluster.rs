@@ -271,3 +271,58 @@ fn the_formation_uri_connects_psql_to_the_primary() {
         format!("f|{primary_port}")
     );
 }
+
+#[test]
+fn self_signed_tls_between_keepers_monitor_and_nodes() {
+    let mut cluster = Cluster::start_with("kc-tls", &[], &["--ssl-self-signed"]);
+    assert!(
+        cluster.monitor_uri.contains("sslmode=require"),
+        "{}",
+        cluster.monitor_uri
+    );
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", SETTLE);
+    cluster.add_node("node_2", &[]);
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+    // the standby streams over TLS, and the keepers reach the monitor over TLS
+    let mut primary = cluster.node("node_1").connect().expect("connect");
+    let ssl: bool = primary
+        .query_one(
+            "SELECT bool_and(s.ssl) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)",
+            &[],
+        )
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(ssl, "replication is encrypted");
+    let mut monitor = cluster.monitor_client().expect("monitor");
+    let keepers: i64 = monitor
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'pg_autoctl' AND s.ssl",
+            &[],
+        )
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(
+        keepers >= 2,
+        "both keepers use TLS to the monitor ({keepers})"
+    );
+}
+
+#[test]
+fn a_monitor_uri_with_several_hosts_reaches_the_one_that_answers() {
+    let mut cluster = Cluster::start("kc-multi", &[]);
+    let dead = tests::server::free_port();
+    cluster.monitor_uri =
+        cluster
+            .monitor_uri
+            .replacen("@127.0.0.1:", &format!("@127.0.0.1:{dead},127.0.0.1:"), 1);
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", SETTLE);
+    let pgdata = cluster.node("node_1").pgdata_arg();
+    let configured = cluster.ok(&["config", "get", "pg_autoctl.monitor", "--pgdata", &pgdata]);
+    assert!(
+        configured.contains(&format!("127.0.0.1:{dead},")),
+        "{configured}"
+    );
+}

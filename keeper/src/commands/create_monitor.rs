@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::create_postgres::{auth_choice, check_pgdata_owner, prepare_ssl, ssl_choice};
+use super::create_postgres::{auth_choice, check_pgdata_owner, self_signed_files, ssl_choice};
 use super::{pgdata_of, refuse_root};
 use crate::cli::CreateMonitorArgs;
 use crate::config::{Config, Postgres, Role, Timeouts};
@@ -44,7 +44,8 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
     }
     let bin = PgBin::find(a.pgctl.as_deref())?;
     let (auth_method, hba_level) = auth_choice(&a.auth)?;
-    let ssl = ssl_choice(&a.ssl)?;
+    let mut ssl = ssl_choice(&a.ssl)?;
+    self_signed_files(&mut ssl, &a.ssl, &paths.pgdata);
     check_pgdata_owner(&paths.pgdata)?;
     let contents = pgdata::inspect(&paths.pgdata)
         .map_err(|e| CliError::bad_args(format!("cannot read {}: {e}", paths.pgdata.display())))?;
@@ -89,8 +90,7 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
     if contents == PgdataContents::Empty {
         node.initdb().await?;
     }
-    prepare_ssl(&mut node, &a.ssl).await?;
-    node.write_settings()?;
+    node.write_settings().await?;
     let cidr = hostname
         .parse()
         .ok()

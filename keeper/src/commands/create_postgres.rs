@@ -11,7 +11,7 @@ use fsm::ReplicationState as S;
 use super::{pgdata_of, refuse_root};
 use crate::cli::{AuthArgs, CreatePostgresArgs, SslArgs};
 use crate::config::{Config, Postgres, Role, Ssl, Timeouts};
-use crate::exit::{CliError, CliResult, Exit};
+use crate::exit::{CliError, CliResult};
 use crate::monitor::uri::PgUri;
 use crate::monitor::{Monitor, MonitorError, Registration};
 use crate::netinfo;
@@ -114,30 +114,13 @@ pub fn ssl_choice(a: &SslArgs) -> CliResult<Ssl> {
     })
 }
 
-/// With --ssl-self-signed: a certificate and key in PGDATA, made with openssl.
-pub async fn prepare_ssl(node: &mut NodeContext, a: &SslArgs) -> CliResult<()> {
-    if !a.ssl_self_signed {
-        return Ok(());
+/// With --ssl-self-signed: the certificate and key live in PGDATA as `server.crt` and
+/// `server.key`; they are made (by [`NodeContext::write_settings`]) once PGDATA exists.
+pub fn self_signed_files(ssl: &mut Ssl, a: &SslArgs, pgdata: &Path) {
+    if a.ssl_self_signed {
+        ssl.cert_file = Some(pgdata.join("server.crt").to_string_lossy().into_owned());
+        ssl.key_file = Some(pgdata.join("server.key").to_string_lossy().into_owned());
     }
-    let pgdata = node.pgdata().to_path_buf();
-    let cert = pgdata.join("server.crt");
-    let key = pgdata.join("server.key");
-    if !cert.exists() || !key.exists() {
-        let mut cmd = tokio::process::Command::new("openssl");
-        cmd.args(["req", "-new", "-x509", "-days", "3650", "-nodes", "-out"])
-            .arg(&cert)
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-subj")
-            .arg(format!("/CN={}", node.config.hostname));
-        crate::postgres::programs::run_command("openssl", cmd).await?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", key.display())))?;
-    }
-    node.config.ssl.cert_file = Some(cert.to_string_lossy().into_owned());
-    node.config.ssl.key_file = Some(key.to_string_lossy().into_owned());
-    Ok(())
 }
 
 /// PGDATA (or its parent when missing) must belong to the user running pg_autoctl.
@@ -205,7 +188,8 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
     })?;
     let bin = PgBin::find(a.pgctl.as_deref())?;
     let (auth_method, hba_level) = auth_choice(&a.auth)?;
-    let ssl = ssl_choice(&a.ssl)?;
+    let mut ssl = ssl_choice(&a.ssl)?;
+    self_signed_files(&mut ssl, &a.ssl, &paths.pgdata);
     check_pgdata_owner(&paths.pgdata)?;
     let contents = pgdata::inspect(&paths.pgdata)
         .map_err(|e| CliError::bad_args(format!("cannot read {}: {e}", paths.pgdata.display())))?;
@@ -304,11 +288,7 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         state = %assignment.state,
         "registered with the monitor"
     );
-    let mut node = NodeContext::new(paths.clone(), config.clone())?;
-    prepare_ssl(&mut node, &a.ssl).await?;
-    if node.config != config {
-        node.config.save(&paths.config)?;
-    }
+    let node = NodeContext::new(paths.clone(), config)?;
     eprintln!(
         "Node {} (id {}) registered in formation \"{}\", group {}: its first state is {}.",
         node.config.name,

@@ -3,6 +3,7 @@
 //! hosts; the connection goes to whichever accepts writes.
 
 mod api;
+pub mod tls;
 pub mod uri;
 
 pub use api::{
@@ -126,8 +127,17 @@ impl Monitor {
                 uri: uri.redacted(),
                 message: e.to_string(),
             })?;
+        let tls = tls::verification(
+            uri.param("sslmode").unwrap_or("prefer"),
+            uri.param("sslrootcert"),
+        )
+        .and_then(|v| tls::connector(&v))
+        .map_err(|e| MonitorError::Connect {
+            uri: uri.redacted(),
+            message: e.to_string(),
+        })?;
         let (client, notifications) =
-            db::connect(&config)
+            db::connect_with(&config, tls)
                 .await
                 .map_err(|e| MonitorError::Connect {
                     uri: uri.redacted(),

@@ -186,8 +186,8 @@ impl PgUri {
         self.params.push((name.to_string(), value.to_string()));
     }
 
-    /// A client configuration for this URI. TLS modes that need a certificate check are
-    /// refused here: the keeper does not speak TLS to the monitor yet.
+    /// A client configuration for this URI (the certificate checks of `verify-ca` and
+    /// `verify-full` are the TLS connector's, see `monitor::tls`).
     pub fn client_config(
         &self,
         application_name: &str,
@@ -219,14 +219,9 @@ impl PgUri {
             match name.as_str() {
                 "sslmode" => {
                     config.ssl_mode(match value.as_str() {
-                        "disable" | "allow" => SslMode::Disable,
-                        "prefer" => SslMode::Prefer,
-                        _ => {
-                            return Err(UriError::BadValue {
-                                name: "sslmode".to_string(),
-                                value: format!("{value} (TLS to the monitor is not supported yet: use sslmode=prefer or disable)"),
-                            });
-                        }
+                        "disable" => SslMode::Disable,
+                        "allow" | "prefer" => SslMode::Prefer,
+                        _ => SslMode::Require,
                     });
                 }
                 "target_session_attrs" => {

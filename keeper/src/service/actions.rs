@@ -96,7 +96,7 @@ impl Keeper {
             }
             PgdataContents::Stopped | PgdataContents::Running(_) => {}
         }
-        self.node.write_settings()?;
+        self.node.write_settings().await?;
         self.ensure_own_hba()?;
         self.become_single().await?;
         let password = self.node.config.replication_password.clone();
@@ -190,7 +190,7 @@ impl Keeper {
                 }
             }
         }
-        self.prepare_copied_data()?;
+        self.prepare_copied_data().await?;
         self.write_standby(Some(&primary))?;
         self.node.server.start().await
     }
@@ -209,7 +209,7 @@ impl Keeper {
                 .await?
                 .ok_or_else(|| CliError::new(Exit::Monitor, "no node to copy the data from"))?;
             self.base_backup(&source).await?;
-            self.prepare_copied_data()?;
+            self.prepare_copied_data().await?;
         }
         self.write_standby(None)?;
         self.node.server.start().await
@@ -272,7 +272,7 @@ impl Keeper {
             self.move_aside(&pgdata)?;
             self.base_backup(&primary).await?;
         }
-        self.prepare_copied_data()?;
+        self.prepare_copied_data().await?;
         self.write_standby(Some(&primary))?;
         self.node.server.start().await
     }
@@ -404,9 +404,9 @@ impl Keeper {
 
     /// After copying or rewinding from another node: our own settings (port...), none of
     /// the source's synchronous replication or read-only settings, no leftover pid file.
-    fn prepare_copied_data(&mut self) -> CliResult<()> {
+    async fn prepare_copied_data(&mut self) -> CliResult<()> {
         let pgdata = self.node.pgdata().to_path_buf();
-        self.node.write_settings()?;
+        self.node.write_settings().await?;
         let auto = pgdata.join("postgresql.auto.conf");
         if let Ok(text) = std::fs::read_to_string(&auto) {
             let kept: Vec<&str> = text

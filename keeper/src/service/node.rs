@@ -90,8 +90,10 @@ impl NodeContext {
         }
     }
 
-    /// Writes our settings file into PGDATA and includes it from postgresql.conf.
-    pub fn write_settings(&self) -> CliResult<()> {
+    /// Writes our settings file into PGDATA and includes it from postgresql.conf; makes the
+    /// self-signed certificate first when SSL needs it.
+    pub async fn write_settings(&self) -> CliResult<()> {
+        self.ensure_self_signed_certificate().await?;
         conf::write_settings(self.pgdata(), &self.settings()).map_err(|e| {
             CliError::new(
                 Exit::Pgctl,
@@ -101,6 +103,33 @@ impl NodeContext {
                 ),
             )
         })
+    }
+
+    /// With `--ssl-self-signed` the configuration names `server.crt` and `server.key` in
+    /// PGDATA (and no CA): make them with openssl when missing. Files the user named
+    /// elsewhere are never made up.
+    async fn ensure_self_signed_certificate(&self) -> CliResult<()> {
+        let ssl = &self.config.ssl;
+        let cert = self.pgdata().join("server.crt");
+        let key = self.pgdata().join("server.key");
+        let self_signed = ssl.active
+            && ssl.ca_file.is_none()
+            && ssl.cert_file.as_deref() == Some(&*cert.to_string_lossy())
+            && ssl.key_file.as_deref() == Some(&*key.to_string_lossy());
+        if !self_signed || (cert.exists() && key.exists()) {
+            return Ok(());
+        }
+        let mut cmd = tokio::process::Command::new("openssl");
+        cmd.args(["req", "-new", "-x509", "-days", "3650", "-nodes", "-out"])
+            .arg(&cert)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-subj")
+            .arg(format!("/CN={}", self.config.hostname));
+        crate::postgres::programs::run_command("openssl", cmd).await?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", key.display())))
     }
 
     /// Runs initdb on the empty PGDATA.
