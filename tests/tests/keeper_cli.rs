@@ -186,6 +186,22 @@ fn bad_input_is_refused_with_2_0_exit_codes_and_changes_nothing() {
         );
     }
 
+    // as root: refused before anything is done
+    // SAFETY: getuid has no preconditions
+    if unsafe { libc::getuid() } == 0 {
+        let refs: Vec<String> = base(&["--pgctl", "/usr/lib/postgresql/15/bin/pg_ctl"]);
+        let out = Command::new(&autoctl.bin)
+            .args(&refs)
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .output()
+            .expect("run as root");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("does not run as root"), "{err}");
+        nothing_created();
+    }
+
     // commands that need a node say so
     let (code, err) = ours(&autoctl, &["show", "state"]).into_code_and_err();
     assert_eq!(code, 1, "{err}");

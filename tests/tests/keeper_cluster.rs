@@ -326,3 +326,42 @@ fn a_monitor_uri_with_several_hosts_reaches_the_one_that_answers() {
         "{configured}"
     );
 }
+
+/// The postmaster pid of a node, from its postmaster.pid.
+fn postmaster_pid(node: &Node) -> i32 {
+    let text = std::fs::read_to_string(node.pgdata.join("postmaster.pid")).expect("postmaster.pid");
+    text.lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("pid in postmaster.pid")
+}
+
+#[test]
+fn a_crashed_postgres_is_restarted_by_its_keeper_without_a_failover() {
+    let cluster = primary_and_secondary();
+    execute(
+        cluster.node("node_1"),
+        "CREATE TABLE commits (id int); INSERT INTO commits VALUES (1)",
+    );
+    for name in ["node_2", "node_1"] {
+        let node = cluster.node(name);
+        let before = postmaster_pid(node);
+        // SAFETY: killing a postmaster this test started
+        unsafe { libc::kill(before, libc::SIGKILL) };
+        wait::until(
+            "Postgres to be restarted",
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || {
+                let now = std::fs::read_to_string(node.pgdata.join("postmaster.pid")).ok()?;
+                let pid: i32 = now.lines().next()?.trim().parse().ok()?;
+                let ready = now.contains("ready") || now.contains("standby");
+                (pid != before && ready).then_some(())
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+        cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+    }
+    execute(cluster.node("node_1"), "INSERT INTO commits VALUES (2)");
+    assert_eq!(count_rows(cluster.node("node_2")), 2);
+}

@@ -134,7 +134,7 @@ pub async fn run_command(what: &str, mut cmd: Command) -> CliResult<String> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    tracing::debug!(command = ?cmd.as_std(), "running");
+    tracing::debug!(command = %describe(cmd.as_std()), "running");
     let output = cmd
         .output()
         .await
@@ -156,9 +156,59 @@ pub async fn run_command(what: &str, mut cmd: Command) -> CliResult<String> {
     }
 }
 
+/// The program and its arguments for a log line: no environment (it may hold PGPASSWORD),
+/// and every `password=...` in an argument hidden.
+pub fn describe(cmd: &std::process::Command) -> String {
+    let mut out = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        out.push(' ');
+        out.push_str(&hide_passwords(&arg.to_string_lossy()));
+    }
+    out
+}
+
+/// `text` with the value of every `password=` keyword replaced by `****`.
+pub fn hide_passwords(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("password=") {
+        out.push_str(&rest[..at + "password=".len()]);
+        out.push_str("****");
+        let value = &rest[at + "password=".len()..];
+        // a quoted value ends at the closing quote, a bare one at a space
+        let end = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut i = 0;
+            let bytes = quoted.as_bytes();
+            while i < bytes.len() && bytes[i] != b'\'' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            (i + 2).min(value.len())
+        } else {
+            value.find(' ').unwrap_or(value.len())
+        };
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_commands_show_no_password() {
+        let mut cmd = std::process::Command::new("/usr/bin/pg_rewind");
+        cmd.env("PGPASSWORD", "s3cret")
+            .arg("--source-server")
+            .arg("host='h' password='it\\'s s3cret' user='u'")
+            .arg("password=plain other");
+        let line = describe(&cmd);
+        assert!(!line.contains("s3cret"), "{line}");
+        assert!(!line.contains("plain"), "{line}");
+        assert!(line.contains("user='u'"), "{line}");
+        assert!(line.contains("other"), "{line}");
+    }
 
     #[test]
     fn a_missing_pg_ctl_is_a_clear_error() {
