@@ -241,3 +241,154 @@ fn every_command_has_help() {
         );
     }
 }
+
+#[test]
+fn settings_promotion_formations_and_service_control_through_the_command_line() {
+    use std::time::Duration;
+    let settle = Duration::from_secs(90);
+    let mut cluster = Cluster::start("cli-ops", &[]);
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", settle);
+    cluster.add_node("node_2", &[]);
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", settle);
+    let n1 = cluster.node("node_1").pgdata_arg();
+    let n2 = cluster.node("node_2").pgdata_arg();
+
+    // node settings: `set` returns once the primary applied them, `get` reads them back
+    assert_eq!(
+        cluster
+            .ok(&[
+                "set",
+                "node",
+                "candidate-priority",
+                "--pgdata",
+                &n2,
+                "--",
+                "80"
+            ])
+            .trim(),
+        "80"
+    );
+    assert_eq!(
+        cluster
+            .ok(&["get", "node", "candidate-priority", "--pgdata", &n2])
+            .trim(),
+        "80"
+    );
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", settle);
+    // a refused setting exits 1, as 2.0 (one standby cannot make two copies)
+    let refused = cluster.autoctl.run(&[
+        "set",
+        "formation",
+        "number-sync-standbys",
+        "--pgdata",
+        &n1,
+        "1",
+    ]);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 2 standby nodes"));
+    assert_eq!(
+        cluster
+            .ok(&[
+                "set",
+                "formation",
+                "number-sync-standbys",
+                "--pgdata",
+                &n1,
+                "0"
+            ])
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        cluster
+            .ok(&["get", "formation", "number-sync-standbys", "--pgdata", &n1])
+            .trim(),
+        "0"
+    );
+    let settings = cluster.ok(&["show", "settings", "--pgdata", &n1]);
+    assert!(settings.contains("candidate priority | 80"), "{settings}");
+
+    // promotion of a named node
+    let out = cluster.ok(&["perform", "promotion", "--pgdata", &n1, "--name", "node_2"]);
+    assert!(out.contains("node_2 is now the primary"), "{out}");
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", settle);
+
+    // formations
+    let created = cluster.ok(&[
+        "create",
+        "formation",
+        "--pgdata",
+        &n1,
+        "--formation",
+        "other",
+        "--json",
+    ]);
+    assert!(created.contains("\"formation_id\": \"other\""), "{created}");
+    cluster.ok(&["drop", "formation", "--pgdata", &n1, "--formation", "other"]);
+
+    // configuration and service control
+    assert_eq!(
+        cluster
+            .ok(&[
+                "config",
+                "set",
+                "--pgdata",
+                &n1,
+                "timeout.network_partition_timeout",
+                "15"
+            ])
+            .trim(),
+        "15"
+    );
+    assert_eq!(
+        cluster
+            .ok(&[
+                "config",
+                "get",
+                "--pgdata",
+                &n1,
+                "timeout.network_partition_timeout"
+            ])
+            .trim(),
+        "15"
+    );
+    cluster.ok(&["reload", "--pgdata", &n1]);
+    let status = cluster.ok(&["status", "--pgdata", &n1]);
+    assert!(status.contains("pg_autoctl is running"), "{status}");
+    let state: serde_json::Value = serde_json::from_str(&cluster.ok(&[
+        "show",
+        "file",
+        "--state",
+        "--contents",
+        "--pgdata",
+        &n1,
+    ]))
+    .expect("the state file is JSON");
+    assert_eq!(state["current_role"], "secondary");
+    let unit = cluster.ok(&["show", "systemd", "--pgdata", &n1]);
+    assert!(unit.contains(&format!("PGDATA={n1}")), "{unit}");
+
+    cluster.ok(&["stop", "--pgdata", &n1]);
+    assert!(
+        cluster
+            .node_mut("node_1")
+            .service
+            .wait_exit(Duration::from_secs(30))
+    );
+    let stopped = cluster.autoctl.run(&["status", "--pgdata", &n1]);
+    assert_eq!(stopped.status.code(), Some(3));
+    assert!(
+        !cluster
+            .node("node_1")
+            .pgdata
+            .join("postmaster.pid")
+            .exists(),
+        "Postgres stopped with its service"
+    );
+}

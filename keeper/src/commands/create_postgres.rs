@@ -19,7 +19,6 @@ use crate::paths::NodePaths;
 use crate::postgres::pgdata::{self, PgdataContents};
 use crate::postgres::programs::PgBin;
 use crate::service;
-use crate::service::node::NodeContext;
 use crate::state::KeeperState;
 
 /// How long registration is retried while the monitor asks to wait.
@@ -115,7 +114,7 @@ pub fn ssl_choice(a: &SslArgs) -> CliResult<Ssl> {
 }
 
 /// With --ssl-self-signed: the certificate and key live in PGDATA as `server.crt` and
-/// `server.key`; they are made (by [`NodeContext::write_settings`]) once PGDATA exists.
+/// `server.key`; the service makes them (`NodeContext::write_settings`) once PGDATA exists.
 pub fn self_signed_files(ssl: &mut Ssl, a: &SslArgs, pgdata: &Path) {
     if a.ssl_self_signed {
         ssl.cert_file = Some(pgdata.join("server.crt").to_string_lossy().into_owned());
@@ -288,17 +287,14 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         state = %assignment.state,
         "registered with the monitor"
     );
-    let node = NodeContext::new(paths.clone(), config)?;
     eprintln!(
         "Node {} (id {}) registered in formation \"{}\", group {}: its first state is {}.",
-        node.config.name,
-        assignment.node_id,
-        node.config.formation,
-        assignment.group_id,
-        assignment.state
+        config.name, assignment.node_id, config.formation, assignment.group_id, assignment.state
     );
+    // the service opens its own connection: one per keeper
+    drop(monitor);
     if a.run {
-        return service::run(paths, node.config).await;
+        return service::run(paths, config).await;
     }
     eprintln!(
         "Run pg_autoctl run --pgdata {} to start its service.",

@@ -51,6 +51,7 @@ pub async fn run(a: MaintenanceArgs, enable: bool) -> CliResult<()> {
         } else {
             "maintenance to end"
         },
+        super::wait::Show::Stdout,
         |nodes| {
             nodes
                 .iter()

@@ -87,6 +87,7 @@ async fn wait_applied(monitor: &mut Monitor, formation: &str, group: Option<i32>
         group,
         APPLY_WAIT,
         "the new settings to be applied",
+        super::wait::Show::Stderr,
         is_stable,
     )
     .await

@@ -37,6 +37,7 @@ pub async fn failover(a: PerformArgs, switchover: bool) -> CliResult<()> {
         Some(group),
         Duration::from_secs(a.wait),
         what,
+        super::wait::Show::Stdout,
         |nodes| is_stable(nodes) && writable(nodes).is_some_and(|p| Some(p.node_id) != old_primary),
     )
     .await?;
@@ -82,6 +83,7 @@ pub async fn promotion(a: PromotionArgs) -> CliResult<()> {
         Some(group),
         Duration::from_secs(a.wait),
         "the promotion",
+        super::wait::Show::Stdout,
         |nodes| is_stable(nodes) && writable(nodes).is_some_and(|p| p.nodename == name),
     )
     .await?;

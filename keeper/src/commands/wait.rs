@@ -41,6 +41,15 @@ pub fn writable(nodes: &[NodeStateRow]) -> Option<&NodeStateRow> {
     if it.next().is_some() { None } else { first }
 }
 
+/// Where the table of notifications goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// Standard output (`perform`, where following is the point).
+    Stdout,
+    /// Standard error (`set`, whose standard output is the value set).
+    Stderr,
+}
+
 /// Prints notifications as they come and returns when `done` holds for the group's nodes.
 /// The caller must have LISTENed on `state` before making the change it waits for.
 pub async fn follow_group<F>(
@@ -49,6 +58,7 @@ pub async fn follow_group<F>(
     group: Option<i32>,
     timeout: Duration,
     what: &str,
+    show: Show,
     mut done: F,
 ) -> CliResult<Vec<NodeStateRow>>
 where
@@ -76,34 +86,40 @@ where
             .await?
             && n.channel == "state"
         {
+            let mut text = String::new();
             if !printed_header {
-                println!(
-                    "{:>8} | {:>10} | {:>5} | {:>20} | {:>19} | {:>19}",
+                text.push_str(&format!(
+                    "{:>8} | {:>10} | {:>5} | {:>20} | {:>19} | {:>19}\n",
                     "Time", "Name", "Node", "Host:Port", "Current State", "Assigned State"
-                );
-                println!(
-                    "{}-+-{}-+-{}-+-{}-+-{}-+-{}",
+                ));
+                text.push_str(&format!(
+                    "{}-+-{}-+-{}-+-{}-+-{}-+-{}\n",
                     "-".repeat(8),
                     "-".repeat(10),
                     "-".repeat(5),
                     "-".repeat(20),
                     "-".repeat(19),
                     "-".repeat(19)
-                );
+                ));
                 printed_header = true;
             }
-            print_notification(&n.payload);
+            text.push_str(&notification_line(&n.payload));
+            match show {
+                Show::Stdout => print!("{text}"),
+                Show::Stderr => eprint!("{text}"),
+            }
         }
     }
 }
 
-fn print_notification(payload: &str) {
+/// One line of the table for a `state` notification ('' when it does not parse).
+fn notification_line(payload: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else {
-        return;
+        return String::new();
     };
     let now = time_of_day();
-    println!(
-        "{:>8} | {:>10} | {:>5} | {:>20} | {:>19} | {:>19}",
+    format!(
+        "{:>8} | {:>10} | {:>5} | {:>20} | {:>19} | {:>19}\n",
         now,
         v["name"].as_str().unwrap_or(""),
         format!(
@@ -118,7 +134,7 @@ fn print_notification(payload: &str) {
         ),
         v["reportedState"].as_str().unwrap_or(""),
         v["goalState"].as_str().unwrap_or("")
-    );
+    )
 }
 
 /// HH:MM:SS in UTC.
