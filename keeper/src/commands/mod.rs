@@ -190,6 +190,17 @@ pub fn formation_of(flag: &Option<String>, config: &Option<Config>) -> String {
         .unwrap_or_else(|| "default".to_string())
 }
 
+/// The group a command is about: `--group`, else the node's, else 0.
+pub fn group_of(flag: Option<i32>, config: &Option<Config>) -> i32 {
+    flag.or_else(|| {
+        config
+            .as_ref()
+            .filter(|c| c.role == Role::Keeper)
+            .map(|c| c.group)
+    })
+    .unwrap_or(0)
+}
+
 /// Prints `value` as JSON indented by four spaces, as 2.0 does.
 pub fn print_json(value: &serde_json::Value) {
     println!("{}", json_text(value));

@@ -13,15 +13,7 @@ use crate::exit::{CliError, CliResult};
 pub async fn failover(a: PerformArgs, switchover: bool) -> CliResult<()> {
     let (mut monitor, config) = connect_monitor(&a.monitor).await?;
     let formation = formation_of(&a.formation, &config);
-    let group = a
-        .group
-        .or_else(|| {
-            config
-                .as_ref()
-                .filter(|c| c.role == Role::Keeper)
-                .map(|c| c.group)
-        })
-        .unwrap_or(0);
+    let group = super::group_of(a.group, &config);
     let before = monitor.current_state(&formation, Some(group)).await?;
     let old_primary = writable(&before).map(|n| n.node_id);
     monitor.listen("state").await?;

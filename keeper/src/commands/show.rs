@@ -282,15 +282,7 @@ pub async fn uri(a: ShowUriArgs) -> CliResult<()> {
 pub async fn standby_names(a: FormationGroupArgs) -> CliResult<()> {
     let (monitor, config) = connect_monitor(&a.monitor).await?;
     let formation = formation_of(&a.formation, &config);
-    let group = a
-        .group
-        .or_else(|| {
-            config
-                .as_ref()
-                .filter(|c| c.role == Role::Keeper)
-                .map(|c| c.group)
-        })
-        .unwrap_or(0);
+    let group = super::group_of(a.group, &config);
     let names = monitor.synchronous_standby_names(&formation, group).await?;
     if a.json.json {
         print_json(&serde_json::json!({

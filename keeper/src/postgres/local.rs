@@ -191,16 +191,19 @@ impl LocalPg {
         Ok(())
     }
 
-    /// `ALTER SYSTEM SET name = value` and reload, when the value differs.
-    pub async fn set_system(&self, name: &str, value: &str) -> CliResult<()> {
-        let current: String = self
-            .client
+    /// The current value of setting `name` for this session.
+    async fn current_setting(&self, name: &str) -> CliResult<String> {
+        self.client
             .query_one("SELECT current_setting($1)", &[&name])
             .await
-            .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?
-            .try_get(0)
-            .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?;
-        if current == value {
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| pgsql_error(&format!("reading {name}"), &e))
+    }
+
+    /// `ALTER SYSTEM SET name = value` and reload, when the value differs; returns once this
+    /// session sees the new value (a reload is asynchronous).
+    pub async fn set_system(&self, name: &str, value: &str) -> CliResult<()> {
+        if self.current_setting(name).await? == value {
             return Ok(());
         }
         // ALTER SYSTEM refuses to run in the implicit transaction of a multi-statement query
@@ -210,16 +213,8 @@ impl LocalPg {
         ))
         .await?;
         self.reload().await?;
-        // a reload is asynchronous: wait until this backend sees the new value
         for _ in 0..100 {
-            let now: String = self
-                .client
-                .query_one("SELECT current_setting($1)", &[&name])
-                .await
-                .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?
-                .try_get(0)
-                .map_err(|e| pgsql_error(&format!("reading {name}"), &e))?;
-            if now == value {
+            if self.current_setting(name).await? == value {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -135,19 +135,29 @@ impl Keeper {
 
     /// Runs Postgres as a writable primary without synchronous replication.
     async fn become_single(&mut self) -> CliResult<()> {
+        self.promote_if_standby().await?;
+        self.allow_writes().await
+    }
+
+    /// Starts Postgres, promotes it when it runs as a standby, and removes the standby
+    /// settings so that it starts as a primary from now on.
+    async fn promote_if_standby(&mut self) -> CliResult<()> {
         self.node.server.start().await?;
         let local = self.node.local().await?;
         if local.observe().await?.in_recovery {
             tracing::info!("promoting Postgres");
             local.promote().await?;
         }
-        conf::clear_standby(self.node.pgdata()).map_err(|e| io_error(self.node.pgdata(), e))?;
+        conf::clear_standby(self.node.pgdata()).map_err(|e| io_error(self.node.pgdata(), e))
+    }
+
+    /// No synchronous replication (no standby to wait for yet), writes allowed.
+    async fn allow_writes(&mut self) -> CliResult<()> {
         let local = self.node.local().await?;
         local.set_system("synchronous_standby_names", "").await?;
         local
             .set_system("default_transaction_read_only", "off")
-            .await?;
-        Ok(())
+            .await
     }
 
     /// wait_standby → catchingup: copy the primary, then stream from it.
@@ -488,15 +498,12 @@ impl Keeper {
     /// prepare_promotion → stop_replication: new transactions read-only, then promote.
     async fn stop_replication(&mut self) -> CliResult<()> {
         self.node.server.start().await?;
-        let local = self.node.local().await?;
-        local
+        self.node
+            .local()
+            .await?
             .set_system("default_transaction_read_only", "on")
             .await?;
-        if local.observe().await?.in_recovery {
-            tracing::info!("promoting Postgres");
-            local.promote().await?;
-        }
-        conf::clear_standby(self.node.pgdata()).map_err(|e| io_error(self.node.pgdata(), e))
+        self.promote_if_standby().await
     }
 
     /// stop_replication → wait_primary: slots for the other nodes, no synchronous
@@ -506,17 +513,9 @@ impl Keeper {
         let others = self.monitor().await?.get_other_nodes(node_id).await?;
         let slots: Vec<String> = others.iter().map(|o| standby_name(o.node_id)).collect();
         self.others = others;
-        self.node.server.start().await?;
-        let local = self.node.local().await?;
-        if local.observe().await?.in_recovery {
-            local.promote().await?;
-        }
-        local.sync_slots(&slots).await?;
-        local.set_system("synchronous_standby_names", "").await?;
-        local
-            .set_system("default_transaction_read_only", "off")
-            .await?;
-        Ok(())
+        self.promote_if_standby().await?;
+        self.node.local().await?.sync_slots(&slots).await?;
+        self.allow_writes().await
     }
 
     /// → report_lsn: Postgres runs as a standby that streams from nobody, so that its last
