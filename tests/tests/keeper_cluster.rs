@@ -148,6 +148,14 @@ fn maintenance_on_the_secondary_keeps_the_primary_writable() {
     cluster.ok(&["disable", "maintenance", "--pgdata", &pgdata]);
     cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
     assert_eq!(count_rows(cluster.node("node_2")), 1);
+
+    // with --allow-failover the primary goes to maintenance and the standby takes over
+    cluster.ok(&["enable", "maintenance", "--allow-failover", "--pgdata", &primary]);
+    cluster.wait_states("node_1:maintenance/maintenance node_2:wait_primary/wait_primary", SETTLE);
+    execute(cluster.node("node_2"), "INSERT INTO commits VALUES (2)");
+    cluster.ok(&["disable", "maintenance", "--pgdata", &primary]);
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+    assert_eq!(count_rows(cluster.node("node_1")), 2);
 }
 
 #[test]
