@@ -150,8 +150,17 @@ fn maintenance_on_the_secondary_keeps_the_primary_writable() {
     assert_eq!(count_rows(cluster.node("node_2")), 1);
 
     // with --allow-failover the primary goes to maintenance and the standby takes over
-    cluster.ok(&["enable", "maintenance", "--allow-failover", "--pgdata", &primary]);
-    cluster.wait_states("node_1:maintenance/maintenance node_2:wait_primary/wait_primary", SETTLE);
+    cluster.ok(&[
+        "enable",
+        "maintenance",
+        "--allow-failover",
+        "--pgdata",
+        &primary,
+    ]);
+    cluster.wait_states(
+        "node_1:maintenance/maintenance node_2:wait_primary/wait_primary",
+        SETTLE,
+    );
     execute(cluster.node("node_2"), "INSERT INTO commits VALUES (2)");
     cluster.ok(&["disable", "maintenance", "--pgdata", &primary]);
     cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
@@ -372,4 +381,40 @@ fn a_crashed_postgres_is_restarted_by_its_keeper_without_a_failover() {
     }
     execute(cluster.node("node_1"), "INSERT INTO commits VALUES (2)");
     assert_eq!(count_rows(cluster.node("node_2")), 2);
+}
+
+#[test]
+fn three_nodes_elect_a_new_primary_and_the_others_follow_it() {
+    let mut cluster = primary_and_secondary();
+    cluster.add_node("node_3", &[]);
+    cluster.wait_states(
+        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
+        SETTLE,
+    );
+    execute(
+        cluster.node("node_1"),
+        "CREATE TABLE commits (id int); INSERT INTO commits VALUES (1)",
+    );
+    let out = cluster.on_monitor(&["perform", "failover"]);
+    assert!(out.contains("is now the primary"), "{out}");
+    let states = cluster.states();
+    assert!(
+        !states.contains("node_1:primary") && states.matches("/secondary").count() == 2,
+        "{states}"
+    );
+    let primary = cluster
+        .nodes
+        .iter()
+        .find(|n| states.contains(&format!("{}:primary/primary", n.name)))
+        .unwrap_or_else(|| panic!("no primary in {states}"));
+    execute(primary, "INSERT INTO commits VALUES (2)");
+    for node in &cluster.nodes {
+        wait::until(
+            "the row on every node",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || (count_rows(node) == 2).then_some(()),
+        )
+        .unwrap_or_else(|e| panic!("{e} on {}\n{}", node.name, cluster.logs()));
+    }
 }
