@@ -71,6 +71,17 @@ fn bootstrap_with_sync_replication_then_switch_over_both_ways_without_losing_com
     let (names, state) = sync_state(cluster.node("node_1"));
     assert_eq!(names, "ANY 1 (pgautofailover_standby_2)");
     assert_eq!(state, "quorum", "the standby replicates synchronously");
+    // each keeper holds one connection to the monitor, for every call and for LISTEN
+    let keepers: i64 = cluster
+        .monitor_client()
+        .expect("monitor")
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_autoctl'",
+            &[],
+        )
+        .expect("pg_stat_activity")
+        .get(0);
+    assert_eq!(keepers, 2, "one monitor connection per keeper");
 
     execute(
         cluster.node("node_1"),

@@ -186,7 +186,11 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
             .hint("Use the form postgres://autoctl_node@host:port/pg_auto_failover.")
     })?;
     let bin = PgBin::find(a.pgctl.as_deref())?;
-    let (auth_method, hba_level) = auth_choice(&a.auth)?;
+    let (auth_method, mut hba_level) = auth_choice(&a.auth)?;
+    if a.pg_hba_lan && hba_level != "skip" {
+        // 2.0's "app" level: the application database is open to the whole LAN
+        hba_level = "app".to_string();
+    }
     let mut ssl = ssl_choice(&a.ssl)?;
     self_signed_files(&mut ssl, &a.ssl, &paths.pgdata);
     check_pgdata_owner(&paths.pgdata)?;

@@ -110,26 +110,11 @@ impl Keeper {
     /// HBA rules for this node's own database user, and for the monitor's health checks.
     fn ensure_own_hba(&self) -> CliResult<()> {
         let config = &self.node.config;
-        let mut rules = Vec::new();
-        if !config.hostname.is_empty() {
-            rules.push(self.node.hba_rule(
-                &config.pg.dbname,
-                &config.pg.username,
-                &config.hostname,
-            ));
-        }
-        if let Some(monitor_host) = config
-            .monitor
-            .as_deref()
-            .and_then(|m| crate::monitor::uri::PgUri::parse(m).ok())
-            .and_then(|u| u.hosts.first().map(|h| h.0.clone()))
-        {
-            let mut rule =
-                self.node
-                    .hba_rule("all", crate::postgres::local::MONITOR_ROLE, &monitor_host);
-            rule.method = "trust".to_string();
-            rules.push(rule);
-        }
+        let lan = (config.pg.hba_level == "app")
+            .then(|| crate::netinfo::local_ip_towards(&config.hostname, config.pg.port))
+            .flatten()
+            .map(crate::netinfo::network_of);
+        let rules = super::node::own_hba_rules(config, lan.as_deref());
         self.node.ensure_hba(&rules).map(|_| ())
     }
 

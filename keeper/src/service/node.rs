@@ -183,12 +183,94 @@ impl NodeContext {
 
     /// An HBA rule with this node's SSL choice and method.
     pub fn hba_rule(&self, database: &str, user: &str, address: &str) -> HbaRule {
-        HbaRule {
-            ssl: self.config.ssl.active,
-            database: database.to_string(),
-            user: user.to_string(),
-            address: address.to_string(),
-            method: self.config.pg.auth_method.clone(),
-        }
+        hba_rule(&self.config, database, user, address)
+    }
+}
+
+/// An HBA rule with the SSL choice and method of `config`.
+fn hba_rule(config: &Config, database: &str, user: &str, address: &str) -> HbaRule {
+    HbaRule {
+        ssl: config.ssl.active,
+        database: database.to_string(),
+        user: user.to_string(),
+        address: address.to_string(),
+        method: config.pg.auth_method.clone(),
+    }
+}
+
+/// The HBA rules a node needs for itself, as 2.0 writes them: its own database user from its
+/// host name (and from the whole LAN `lan` with `--pg-hba-lan`), and the monitor's health
+/// check role from the monitor's host, always `trust` (no secret is sent).
+pub fn own_hba_rules(config: &Config, lan: Option<&str>) -> Vec<HbaRule> {
+    let pg = &config.pg;
+    let mut rules = Vec::new();
+    if !config.hostname.is_empty() {
+        rules.push(hba_rule(config, &pg.dbname, &pg.username, &config.hostname));
+    }
+    if let Some(lan) = lan {
+        rules.push(hba_rule(config, &pg.dbname, &pg.username, lan));
+    }
+    let monitor_host = config
+        .monitor
+        .as_deref()
+        .and_then(|m| crate::monitor::uri::PgUri::parse(m).ok())
+        .and_then(|u| u.hosts.first().map(|h| h.0.clone()));
+    if let Some(host) = monitor_host {
+        let mut rule = hba_rule(config, "all", crate::postgres::local::MONITOR_ROLE, &host);
+        rule.method = "trust".to_string();
+        rules.push(rule);
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Postgres, Ssl, Timeouts};
+    use std::path::PathBuf;
+
+    #[test]
+    fn own_rules_cover_the_app_user_the_lan_and_the_monitor_probe() {
+        let config = Config {
+            role: Role::Keeper,
+            monitor: Some("postgres://autoctl_node@10.0.0.9:5000/pg_auto_failover".to_string()),
+            formation: "default".to_string(),
+            group: 0,
+            name: "node_1".to_string(),
+            hostname: "10.0.0.1".to_string(),
+            pg: Postgres {
+                pgdata: PathBuf::from("/d"),
+                pg_ctl: PathBuf::from("/usr/bin/pg_ctl"),
+                username: "app".to_string(),
+                dbname: "appdb".to_string(),
+                host: String::new(),
+                port: 5432,
+                listen_addresses: "*".to_string(),
+                auth_method: "scram-sha-256".to_string(),
+                hba_level: "app".to_string(),
+            },
+            ssl: Ssl::default(),
+            replication_password: None,
+            maximum_backup_rate: "100M".to_string(),
+            backup_directory: None,
+            timeout: Timeouts::default(),
+        };
+        let lines: Vec<String> = own_hba_rules(&config, Some("10.0.0.0/24"))
+            .iter()
+            .map(HbaRule::line)
+            .collect();
+        assert!(
+            lines[0].starts_with("host appdb app 10.0.0.1/32 scram-sha-256"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("host appdb app 10.0.0.0/24 scram-sha-256"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].starts_with("host all pgautofailover_monitor 10.0.0.9/32 trust"),
+            "{lines:?}"
+        );
+        assert_eq!(own_hba_rules(&config, None).len(), 2);
     }
 }
