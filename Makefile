@@ -19,6 +19,7 @@ PKGLIBDIR := $(shell $(PG_CONFIG) --pkglibdir 2>/dev/null)
 EXTDIR := $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/extension
 
 APT_PACKAGES = postgresql-15 postgresql-client-15 postgresql-server-dev-15 libclang-dev clang \
+               iproute2 openssl python3 \
                pg-auto-failover-cli
 
 # run privileged steps with sudo unless we are root

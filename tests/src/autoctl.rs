@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::server::{PG_BIN, TempDir, as_postgres, free_port, owned_dir, pg_command};
+use crate::netns::{Host, Network, in_ns};
+use crate::server::{PG_BIN, TempDir, as_postgres, clean_env, free_port, owned_dir, pg_command};
 use crate::wait;
 
 /// The pg_autoctl binary built next to the test binary (`cargo build -p keeper`).
@@ -41,6 +42,8 @@ pub struct Autoctl {
     pub dir: PathBuf,
     /// The binary, copied into the directory so that the Postgres user can run it.
     pub bin: PathBuf,
+    /// The network namespace commands run in (none: the test's own).
+    pub ns: Option<String>,
 }
 
 impl Autoctl {
@@ -61,6 +64,15 @@ impl Autoctl {
         Autoctl {
             dir: dir.to_path_buf(),
             bin,
+            ns: None,
+        }
+    }
+
+    /// The same, with commands run in network namespace `ns`.
+    pub fn in_ns(&self, ns: &str) -> Autoctl {
+        Autoctl {
+            ns: Some(ns.to_string()),
+            ..self.clone()
         }
     }
 
@@ -82,8 +94,22 @@ impl Autoctl {
 
     /// A `pg_autoctl` command with this directory's environment, as the Postgres user.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.bin);
-        as_postgres(&mut cmd);
+        let mut cmd = match &self.ns {
+            None => {
+                let mut cmd = Command::new(&self.bin);
+                as_postgres(&mut cmd);
+                cmd
+            }
+            Some(ns) => {
+                // enter the namespace as root, then become the Postgres user
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, "setpriv", "--reuid=postgres"])
+                    .args(["--regid=postgres", "--init-groups", "--"])
+                    .arg(&self.bin);
+                clean_env(&mut cmd);
+                cmd
+            }
+        };
         cmd.env("HOME", &self.dir)
             .env("XDG_CONFIG_HOME", self.dir.join("config"))
             .env("XDG_DATA_HOME", self.dir.join("share"))
@@ -210,6 +236,27 @@ impl Service {
         let _ = child.wait();
     }
 
+    /// Kills it and every process of its group (Postgres included) with SIGKILL: the host
+    /// is lost.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: killing our own child's process group
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+        }
+        // Postgres may not be in the group (started before the service, e.g. taken over)
+        if let Ok(text) = std::fs::read_to_string(self.pgdata.join("postmaster.pid")) {
+            if let Some(pid) = text
+                .lines()
+                .next()
+                .and_then(|l| l.trim().parse::<i32>().ok())
+            {
+                // SAFETY: the postmaster of the PGDATA this service managed
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+
     /// Waits until it exits by itself (at most `timeout`); whether it did.
     pub fn wait_exit(&mut self, timeout: Duration) -> bool {
         let Some(child) = self.child.as_mut() else {
@@ -259,6 +306,10 @@ impl Drop for Service {
 pub struct Node {
     /// Its name on the monitor.
     pub name: String,
+    /// Its network namespace and address, in a networked cluster.
+    pub host: Option<Host>,
+    /// pg_autoctl for commands about this node (in its namespace).
+    pub autoctl: Autoctl,
     /// Its PGDATA.
     pub pgdata: PathBuf,
     /// Its port on 127.0.0.1.
@@ -273,15 +324,26 @@ impl Node {
         self.pgdata.display().to_string()
     }
 
-    /// A connection to its Postgres as the `postgres` user.
+    /// A connection to its Postgres as the `postgres` user (from inside its namespace).
     pub fn connect(&self) -> Result<postgres::Client, postgres::Error> {
-        postgres::Client::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
-                self.port
-            ),
-            postgres::NoTls,
-        )
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
+            self.port
+        );
+        match &self.host {
+            None => postgres::Client::connect(&conninfo, postgres::NoTls),
+            Some(h) => in_ns(&h.ns, || {
+                postgres::Client::connect(&conninfo, postgres::NoTls)
+            }),
+        }
+    }
+
+    /// `pg_autoctl <args> --pgdata <this node>`, run in its namespace.
+    pub fn pg_autoctl(&self, args: &[&str]) -> Output {
+        let pgdata = self.pgdata_arg();
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--pgdata", &pgdata]);
+        self.autoctl.run(&all)
     }
 }
 
@@ -302,6 +364,10 @@ pub struct Cluster {
     pub autoctl: Autoctl,
     /// The SSL flags every create gets.
     pub ssl_flags: Vec<String>,
+    /// The monitor's namespace and address, in a networked cluster.
+    pub monitor_host: Option<Host>,
+    /// The test network (dropped after every process).
+    pub network: Option<Network>,
     /// The directory (removed last).
     pub dir: TempDir,
 }
@@ -314,8 +380,36 @@ impl Cluster {
 
     /// Creates and runs a monitor with the SSL flags `ssl`, which the nodes get too.
     pub fn start_with(label: &str, settings: &[&str], ssl: &[&str]) -> Cluster {
+        Cluster::create(label, settings, ssl, None)
+    }
+
+    /// Creates and runs a monitor in a test network, where every node gets a namespace of
+    /// its own (so that it can be cut off).
+    pub fn start_networked(label: &str, settings: &[&str]) -> Cluster {
+        let mut network = Network::new();
+        let host = network.add_host("monitor");
+        Cluster::create(label, settings, &["--no-ssl"], Some((network, host)))
+    }
+
+    fn create(
+        label: &str,
+        settings: &[&str],
+        ssl: &[&str],
+        network: Option<(Network, Host)>,
+    ) -> Cluster {
         let dir = TempDir::new(label);
-        let autoctl = Autoctl::new(dir.path());
+        let (network, monitor_host) = match network {
+            Some((n, h)) => (Some(n), Some(h)),
+            None => (None, None),
+        };
+        let base = Autoctl::new(dir.path());
+        let autoctl = match &monitor_host {
+            Some(h) => base.in_ns(&h.ns),
+            None => base,
+        };
+        let hostname = monitor_host
+            .as_ref()
+            .map_or("127.0.0.1".to_string(), |h| h.ip.clone());
         let monitor_pgdata = dir.path().join("monitor");
         let port = free_port();
         let pgdata = monitor_pgdata.display().to_string();
@@ -329,7 +423,7 @@ impl Cluster {
             "--pgport",
             &port_text,
             "--hostname",
-            "127.0.0.1",
+            &hostname,
             "--auth",
             "trust",
             "--pgctl",
@@ -355,6 +449,8 @@ impl Cluster {
             monitor_uri: uri,
             autoctl,
             ssl_flags: ssl.iter().map(|s| s.to_string()).collect(),
+            monitor_host,
+            network,
             dir,
         };
         wait::until(
@@ -369,26 +465,52 @@ impl Cluster {
 
     /// A connection to the monitor's database as the `postgres` superuser.
     pub fn monitor_client(&self) -> Result<postgres::Client, postgres::Error> {
-        postgres::Client::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=pg_auto_failover connect_timeout=5",
-                self.monitor_port
-            ),
-            postgres::NoTls,
-        )
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=postgres dbname=pg_auto_failover connect_timeout=5",
+            self.monitor_port
+        );
+        match &self.monitor_host {
+            None => postgres::Client::connect(&conninfo, postgres::NoTls),
+            Some(h) => in_ns(&h.ns, || {
+                postgres::Client::connect(&conninfo, postgres::NoTls)
+            }),
+        }
     }
 
-    /// `create postgres --run` of a new node named `name`, with `extra` flags.
+    /// `create postgres --run` of a new node named `name`, with `extra` flags; in a networked
+    /// cluster, in a namespace of its own.
     pub fn add_node(&mut self, name: &str, extra: &[&str]) -> &Node {
         let pgdata = self.dir.path().join(name);
         let port = free_port();
-        let node = self.spawn_node(name, &pgdata, port, extra);
+        let host = self.network.as_mut().map(|n| n.add_host(name));
+        let node = self.spawn_node_on(name, &pgdata, port, extra, host);
         self.nodes.push(node);
         self.nodes.last().expect("just pushed")
     }
 
     /// Runs `create postgres --run` for `pgdata` (which may hold a database already).
     pub fn spawn_node(&self, name: &str, pgdata: &Path, port: u16, extra: &[&str]) -> Node {
+        self.spawn_node_on(name, pgdata, port, extra, None)
+    }
+
+    fn spawn_node_on(
+        &self,
+        name: &str,
+        pgdata: &Path,
+        port: u16,
+        extra: &[&str],
+        host: Option<Host>,
+    ) -> Node {
+        let autoctl = match &host {
+            Some(h) => self.autoctl.in_ns(&h.ns),
+            None => Autoctl {
+                ns: None,
+                ..self.autoctl.clone()
+            },
+        };
+        let hostname = host
+            .as_ref()
+            .map_or("127.0.0.1".to_string(), |h| h.ip.clone());
         let pgdata_text = pgdata.display().to_string();
         let port_text = port.to_string();
         let pg_ctl = format!("{PG_BIN}/pg_ctl");
@@ -402,7 +524,7 @@ impl Cluster {
             "--pghost",
             "127.0.0.1",
             "--hostname",
-            "127.0.0.1",
+            &hostname,
             "--name",
             name,
             "--auth",
@@ -415,9 +537,11 @@ impl Cluster {
         ];
         args.extend(self.ssl_flags.iter().map(String::as_str));
         args.extend_from_slice(extra);
-        let service = self.autoctl.spawn(name, &args, pgdata);
+        let service = autoctl.spawn(name, &args, pgdata);
         Node {
             name: name.to_string(),
+            host,
+            autoctl,
             pgdata: pgdata.to_path_buf(),
             port,
             service,
@@ -430,6 +554,33 @@ impl Cluster {
             .iter()
             .find(|n| n.name == name)
             .unwrap_or_else(|| panic!("no node {name}"))
+    }
+
+    /// Runs the service of node `name` again (`pg_autoctl run`), after it was stopped or
+    /// killed.
+    pub fn restart_node(&mut self, name: &str) {
+        let node = self.node(name);
+        let pgdata = node.pgdata_arg();
+        let service = node.autoctl.spawn(
+            &format!("{name}-restarted"),
+            &["run", "--pgdata", &pgdata],
+            &node.pgdata,
+        );
+        self.node_mut(name).service = service;
+    }
+
+    /// Sets `key` to `value` in the configuration of node `name` and reloads its service.
+    pub fn configure_node(&self, name: &str, key: &str, value: &str) {
+        let node = self.node(name);
+        for args in [vec!["config", "set", key, value], vec!["reload"]] {
+            let out = node.pg_autoctl(&args);
+            assert!(
+                out.status.success(),
+                "pg_autoctl {} on {name}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     /// The node named `name`, mutable.
@@ -464,9 +615,35 @@ impl Cluster {
         }
     }
 
-    /// Every log, for failure messages.
+    /// The monitor's last events, oldest first, one per line.
+    pub fn events(&self) -> String {
+        let Ok(mut client) = self.monitor_client() else {
+            return "(monitor unreachable)".to_string();
+        };
+        client
+            .query(
+                "SELECT to_char(eventtime, 'HH24:MI:SS.MS') || ' ' || nodename || ' ' || \
+                 reportedstate || '/' || goalstate || ' ' || coalesce(description, '') \
+                 FROM (SELECT * FROM pgautofailover.event ORDER BY eventid DESC LIMIT 60) e \
+                 ORDER BY eventid",
+                &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every log, and the monitor's events, for failure messages.
     pub fn logs(&self) -> String {
-        let mut out = format!("--- monitor ---\n{}", tail(&self.monitor.log(), 60));
+        let mut out = format!("--- events ---\n{}\n", self.events());
+        out.push_str(&format!(
+            "--- monitor ---\n{}",
+            tail(&self.monitor.log(), 60)
+        ));
         for node in &self.nodes {
             out.push_str(&format!(
                 "\n--- {} ---\n{}",

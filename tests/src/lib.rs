@@ -8,5 +8,7 @@
 pub mod autoctl;
 pub mod c_keeper;
 pub mod monitor;
+pub mod netns;
 pub mod server;
 pub mod wait;
+pub mod writer;

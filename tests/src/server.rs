@@ -43,16 +43,21 @@ fn run_as() -> Option<RunAs> {
 
 /// Makes `command` run as the Postgres user (when we are root), with a clean environment.
 pub fn as_postgres(command: &mut Command) -> &mut Command {
+    clean_env(command);
+    if let Some(user) = run_as() {
+        command.uid(user.uid).gid(user.gid);
+    }
+    command
+}
+
+/// Removes what the tests' environment could leak into a Postgres program or pg_autoctl.
+pub fn clean_env(command: &mut Command) -> &mut Command {
     command
         .env_remove("RUST_BACKTRACE")
         .env_remove("PGDATA")
         .env_remove("PGHOST")
         .env_remove("PGPORT")
-        .env("LC_ALL", "C.UTF-8");
-    if let Some(user) = run_as() {
-        command.uid(user.uid).gid(user.gid);
-    }
-    command
+        .env("LC_ALL", "C.UTF-8")
 }
 
 /// A command for a Postgres program, run as the Postgres user, with a clean environment.

@@ -1,0 +1,262 @@
+//! Continuous writers for failover tests.
+//!
+//! [`Writer`] inserts numbered rows through the formation's multi-host read-write URI, like an
+//! application would, reconnecting after errors; it records every row whose COMMIT was
+//! acknowledged (without the "canceled wait for synchronous replication" warning, which means
+//! the row may not be on a standby). At the end every acknowledged row must be on the new
+//! primary.
+//!
+//! [`Prober`]s are pinned to one node each (from inside its namespace) and record when that
+//! node acknowledged a write: two nodes acknowledging writes in interleaved periods is a
+//! split brain.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// An acknowledged write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// The row's number.
+    pub id: i64,
+    /// When the acknowledgement came.
+    pub at: Instant,
+    /// Which server acknowledged it (`inet_server_addr():inet_server_port()`, or the
+    /// prober's node name).
+    pub server: String,
+}
+
+/// What a writer saw.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Every acknowledged write, in order.
+    pub acks: Vec<Ack>,
+    /// Failed attempts (connection or statement errors).
+    pub errors: usize,
+}
+
+impl Report {
+    /// The longest time between two acknowledged writes.
+    pub fn max_gap(&self) -> Duration {
+        self.acks
+            .windows(2)
+            .map(|w| w[1].at.duration_since(w[0].at))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The ids acknowledged.
+    pub fn ids(&self) -> Vec<i64> {
+        self.acks.iter().map(|a| a.id).collect()
+    }
+}
+
+/// The table the writers write into; created by [`prepare`].
+pub const TABLE: &str = "acked_writes";
+
+/// Creates the writers' table on the primary.
+pub fn prepare(primary: &mut postgres::Client) {
+    primary
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {TABLE} (id bigint, writer text, at timestamptz DEFAULT clock_timestamp())"
+        ))
+        .expect("create the writers' table");
+}
+
+/// A thread writing rows until stopped.
+pub struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Report>>,
+}
+
+impl Writer {
+    /// Starts writing through `conninfo` (a URI), from inside namespace `ns` when given. The
+    /// rows are tagged with `name`.
+    pub fn start(name: &str, conninfo: &str, ns: Option<String>) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let conninfo = conninfo.to_string();
+        let name = name.to_string();
+        let handle = std::thread::spawn(move || {
+            if let Some(ns) = &ns {
+                crate::netns::enter(ns);
+            }
+            write_loop(&name, &conninfo, &flag)
+        });
+        Writer {
+            stop,
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops and returns what it saw.
+    pub fn finish(mut self) -> Report {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn client_config(conninfo: &str, warned: Arc<AtomicBool>) -> Option<postgres::Config> {
+    let mut config: postgres::Config = conninfo.parse().ok()?;
+    config
+        .connect_timeout(Duration::from_secs(2))
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(1))
+        .keepalives_interval(Duration::from_secs(1))
+        .keepalives_retries(2)
+        .tcp_user_timeout(Duration::from_secs(3))
+        .notice_callback(move |notice| {
+            if notice.message().contains("synchronous replication") {
+                warned.store(true, Ordering::SeqCst);
+            }
+        });
+    Some(config)
+}
+
+fn write_loop(name: &str, conninfo: &str, stop: &AtomicBool) -> Report {
+    let warned = Arc::new(AtomicBool::new(false));
+    let mut report = Report::default();
+    let Some(config) = client_config(conninfo, warned.clone()) else {
+        report.errors += 1;
+        return report;
+    };
+    let mut client: Option<postgres::Client> = None;
+    let mut next_id = 1i64;
+    while !stop.load(Ordering::SeqCst) {
+        if client.is_none() {
+            match config.connect(postgres::NoTls) {
+                Ok(c) => client = Some(c),
+                Err(_) => {
+                    report.errors += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            }
+        }
+        let Some(c) = client.as_mut() else { continue };
+        let id = next_id;
+        // a new number each time: a row whose outcome is unknown is never retried
+        next_id += 1;
+        warned.store(false, Ordering::SeqCst);
+        let result = c.query_one(
+            &format!(
+                "INSERT INTO {TABLE} (id, writer) VALUES ($1, $2) \
+                 RETURNING host(inet_server_addr()) || ':' || inet_server_port()"
+            ),
+            &[&id, &name],
+        );
+        match result {
+            Ok(row) if !warned.load(Ordering::SeqCst) => report.acks.push(Ack {
+                id,
+                at: Instant::now(),
+                server: row.get(0),
+            }),
+            Ok(_) => report.errors += 1,
+            Err(_) => {
+                report.errors += 1;
+                client = None;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    report
+}
+
+/// Shared record of which node acknowledged a probe write when.
+pub type ProbeLog = Arc<Mutex<Vec<Ack>>>;
+
+/// A thread writing into one node only, recording its acknowledgements in a shared log.
+pub struct Prober {
+    writer: Writer,
+}
+
+impl Prober {
+    /// Starts probing the node listening on 127.0.0.1:`port` in namespace `ns`.
+    pub fn start(node: &str, ns: Option<String>, port: u16) -> Prober {
+        let conninfo = format!("postgres://postgres@127.0.0.1:{port}/postgres?connect_timeout=2");
+        Prober {
+            writer: Writer::start(node, &conninfo, ns),
+        }
+    }
+
+    /// Stops and returns the node's acknowledgements, labelled with `node`.
+    pub fn finish(self, node: &str) -> Vec<Ack> {
+        self.writer
+            .finish()
+            .acks
+            .into_iter()
+            .map(|a| Ack {
+                server: node.to_string(),
+                ..a
+            })
+            .collect()
+    }
+}
+
+/// Checks that the writes of several nodes never interleave: sorted by time, the node that
+/// acknowledges changes at most `handovers` times. Returns the order of the nodes.
+pub fn check_no_split_brain(mut acks: Vec<Ack>, handovers: usize) -> Result<Vec<String>, String> {
+    acks.sort_by_key(|a| a.at);
+    let mut order: Vec<String> = Vec::new();
+    for ack in &acks {
+        if order.last() != Some(&ack.server) {
+            order.push(ack.server.clone());
+        }
+    }
+    if order.len() > handovers + 1 {
+        return Err(format!(
+            "writes were acknowledged by {order:?} in that order: more than {handovers} handover(s), two primaries took writes"
+        ));
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(server: &str, ms: u64, base: Instant) -> Ack {
+        Ack {
+            id: 0,
+            at: base + Duration::from_millis(ms),
+            server: server.to_string(),
+        }
+    }
+
+    #[test]
+    fn interleaved_acknowledgements_are_a_split_brain() {
+        let t = Instant::now();
+        let clean = vec![
+            ack("a", 1, t),
+            ack("a", 2, t),
+            ack("b", 5, t),
+            ack("b", 6, t),
+        ];
+        assert_eq!(
+            check_no_split_brain(clean, 1).expect("one handover"),
+            ["a", "b"]
+        );
+        let split = vec![ack("a", 1, t), ack("b", 2, t), ack("a", 3, t)];
+        assert!(check_no_split_brain(split, 1).is_err());
+    }
+
+    #[test]
+    fn the_largest_gap_between_acknowledgements_is_measured() {
+        let t = Instant::now();
+        let report = Report {
+            acks: vec![ack("a", 0, t), ack("a", 10, t), ack("b", 310, t)],
+            errors: 3,
+        };
+        assert_eq!(report.max_gap(), Duration::from_millis(300));
+    }
+}

@@ -1,0 +1,294 @@
+//! Failover end to end, on real processes: a primary host lost, a primary Postgres crashing,
+//! a standby lost, the monitor lost, switchover under load, and `perform_failover()` from SQL.
+//! A writer inserts numbered rows through the formation URI the whole time; every row it saw
+//! acknowledged must be on the new primary. The monitor runs with short health-check
+//! settings so that each scenario takes seconds. A failing scenario prints the monitor's
+//! events and every log.
+
+use std::time::{Duration, Instant};
+
+use tests::autoctl::{Cluster, Node};
+use tests::wait;
+use tests::writer::{self, Report, Writer};
+
+const SETTLE: Duration = Duration::from_secs(90);
+
+/// Health checks every 0.5 s, a node unhealthy 2 s after its last report, the old primary
+/// given 6 s to fence itself; keepers fence after 3 s alone (less than 2 + 6).
+pub const FAST_MONITOR: &[&str] = &[
+    "pgautofailover.health_check_period = 500",
+    "pgautofailover.health_check_timeout = 500",
+    "pgautofailover.health_check_max_retries = 1",
+    "pgautofailover.health_check_retry_delay = 200",
+    "pgautofailover.node_considered_unhealthy_timeout = 2000",
+    "pgautofailover.primary_demote_timeout = 6000",
+    "pgautofailover.startup_grace_period = 1000",
+];
+
+fn fast_pair(label: &str) -> Cluster {
+    let mut cluster = Cluster::start(label, FAST_MONITOR);
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", SETTLE);
+    cluster.add_node("node_2", &[]);
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+    for node in ["node_1", "node_2"] {
+        cluster.configure_node(node, "timeout.network_partition_timeout", "3");
+    }
+    let mut primary = cluster
+        .node("node_1")
+        .connect()
+        .expect("connect to the primary");
+    writer::prepare(&mut primary);
+    cluster
+}
+
+/// The URI applications use, as the `postgres` user.
+fn app_uri(cluster: &Cluster) -> String {
+    let uri = cluster.on_monitor(&["show", "uri", "--formation", "default"]);
+    uri.trim()
+        .replacen("postgres://", "postgres://postgres@", 1)
+}
+
+/// Waits until the writer has had `n` more acknowledgements than now (at most 60 s).
+fn wait_for_writes(cluster: &Cluster, node: &Node, since: i64, n: i64) -> i64 {
+    wait::until(
+        "acknowledged writes",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || {
+            let count: i64 = node
+                .connect()
+                .ok()?
+                .query_one(&format!("SELECT count(*) FROM {}", writer::TABLE), &[])
+                .ok()?
+                .get(0);
+            (count >= since + n).then_some(count)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e} on {}\n{}", node.name, cluster.logs()))
+}
+
+/// Every acknowledged id is on `node`.
+fn assert_nothing_lost(cluster: &Cluster, node: &Node, report: &Report) {
+    let present: Vec<i64> = wait::until(
+        "the primary to answer",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let rows = node
+                .connect()
+                .ok()?
+                .query(
+                    &format!("SELECT id FROM {} WHERE writer = 'app'", writer::TABLE),
+                    &[],
+                )
+                .ok()?;
+            Some(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    let missing: Vec<i64> = report
+        .ids()
+        .into_iter()
+        .filter(|id| !present.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged rows lost: {missing:?} ({} acknowledged)\n{}",
+        report.acks.len(),
+        cluster.logs()
+    );
+}
+
+/// The name of the node in `primary` or `wait_primary` once exactly one is, and it is not
+/// `old`.
+fn new_primary(cluster: &Cluster, old: &str) -> String {
+    wait::until("a new primary", SETTLE, Duration::from_millis(100), || {
+        let states = cluster.states();
+        let writable: Vec<&str> = states
+            .split(' ')
+            .filter(|s| {
+                s.ends_with(":primary/primary") || s.ends_with(":wait_primary/wait_primary")
+            })
+            .filter_map(|s| s.split(':').next())
+            .collect();
+        (writable.len() == 1 && writable[0] != old).then(|| writable[0].to_string())
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}\n{}", cluster.states(), cluster.logs()))
+}
+
+#[test]
+fn primary_host_lost_standby_promoted_nothing_lost_old_primary_rejoins() {
+    let mut cluster = fast_pair("fo-host");
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
+
+    let lost_at = Instant::now();
+    cluster.node_mut("node_1").service.kill();
+    assert_eq!(new_primary(&cluster, "node_1"), "node_2");
+    wait_for_writes(&cluster, cluster.node("node_2"), seen, 20);
+    let report = writer.finish();
+    let first_on_new = report
+        .acks
+        .iter()
+        .find(|a| {
+            a.at > lost_at
+                && a.server
+                    .ends_with(&format!(":{}", cluster.node("node_2").port))
+        })
+        .map(|a| a.at.duration_since(lost_at));
+    eprintln!(
+        "host loss: writes back after {first_on_new:?} (longest gap {:?}, {} acknowledged)",
+        report.max_gap(),
+        report.acks.len()
+    );
+    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+
+    cluster.restart_node("node_1");
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+    let out = cluster.node("node_1").service.log();
+    assert!(out.contains("pg_rewind"), "{}", cluster.logs());
+}
+
+#[test]
+fn primary_postgres_that_cannot_restart_is_failed_over() {
+    let mut cluster = fast_pair("fo-crash");
+    cluster.configure_node("node_1", "timeout.postgresql_restart_failure_timeout", "3");
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
+
+    // the data directory becomes unreadable, then Postgres dies: its keeper cannot restart it
+    let pgdata = cluster.node("node_1").pgdata.clone();
+    let pid: i32 = std::fs::read_to_string(pgdata.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+        .expect("postmaster pid");
+    set_mode(&pgdata, 0o000);
+    // SAFETY: killing the postmaster this test's cluster started
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(new_primary(&cluster, "node_1"), "node_2");
+    wait_for_writes(&cluster, cluster.node("node_2"), seen, 20);
+    let report = writer.finish();
+    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    assert!(
+        cluster
+            .node("node_1")
+            .service
+            .log()
+            .contains("restarting Postgres"),
+        "the keeper tried to restart Postgres first\n{}",
+        cluster.logs()
+    );
+
+    // readable again: the old primary rejoins as a standby
+    set_mode(&pgdata, 0o700);
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn standby_lost_primary_keeps_writing_then_the_standby_catches_up() {
+    let mut cluster = fast_pair("fo-standby");
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
+    cluster.node_mut("node_2").service.kill();
+    cluster.wait_states(
+        "node_1:wait_primary/wait_primary node_2:secondary/catchingup",
+        SETTLE,
+    );
+    let mut primary = cluster.node("node_1").connect().expect("connect");
+    let names: String = primary
+        .query_one("SHOW synchronous_standby_names", &[])
+        .expect("show")
+        .get(0);
+    assert_eq!(
+        names, "",
+        "synchronous replication is off while the standby is away"
+    );
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), seen, 20);
+
+    cluster.restart_node("node_2");
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+    wait_for_writes(&cluster, cluster.node("node_1"), seen, 20);
+    let report = writer.finish();
+    assert_nothing_lost(&cluster, cluster.node("node_1"), &report);
+    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+}
+
+#[test]
+fn monitor_lost_nodes_keep_serving_and_no_failover_happens_until_it_returns() {
+    let mut cluster = fast_pair("fo-monitor");
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
+
+    cluster.monitor.stop_with(libc::SIGTERM);
+    // writes go on, synchronously replicated
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), seen, 50);
+    let report = writer.finish();
+    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+
+    // the primary dies too: without a monitor nobody is promoted
+    cluster.node_mut("node_1").service.kill();
+    std::thread::sleep(Duration::from_secs(8));
+    let mut standby = cluster
+        .node("node_2")
+        .connect()
+        .expect("connect to the standby");
+    let in_recovery: bool = standby
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .expect("query")
+        .get(0);
+    assert!(in_recovery, "no promotion without the monitor");
+
+    // the monitor returns: the group resumes, the standby takes over
+    let pgdata = cluster.monitor_pgdata.display().to_string();
+    cluster.monitor = cluster.autoctl.spawn(
+        "monitor-restarted",
+        &["run", "--pgdata", &pgdata],
+        &cluster.monitor_pgdata.clone(),
+    );
+    assert_eq!(new_primary(&cluster, "node_1"), "node_2");
+    let count: i64 = cluster
+        .node("node_2")
+        .connect()
+        .expect("connect")
+        .query_one(&format!("SELECT count(*) FROM {}", writer::TABLE), &[])
+        .expect("count")
+        .get(0);
+    assert!(count >= seen);
+}
+
+#[test]
+fn switchover_under_a_continuous_writer() {
+    let cluster = fast_pair("fo-switch");
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 50);
+    let started = Instant::now();
+    cluster.on_monitor(&["perform", "switchover"]);
+    let took = started.elapsed();
+    wait_for_writes(&cluster, cluster.node("node_2"), seen, 50);
+    let report = writer.finish();
+    eprintln!(
+        "switchover: perform switchover took {took:?}; longest write gap {:?} ({} acknowledged, {} failed attempts)",
+        report.max_gap(),
+        report.acks.len(),
+        report.errors
+    );
+    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+}
+
+#[test]
+fn perform_failover_called_from_sql_on_the_monitor() {
+    let cluster = fast_pair("fo-sql");
+    cluster
+        .monitor_client()
+        .expect("monitor")
+        .batch_execute("SELECT pgautofailover.perform_failover()")
+        .expect("perform_failover()");
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+}
