@@ -245,15 +245,14 @@ impl Service {
             let _ = child.wait();
         }
         // Postgres may not be in the group (started before the service, e.g. taken over)
-        if let Ok(text) = std::fs::read_to_string(self.pgdata.join("postmaster.pid")) {
-            if let Some(pid) = text
+        if let Ok(text) = std::fs::read_to_string(self.pgdata.join("postmaster.pid"))
+            && let Some(pid) = text
                 .lines()
                 .next()
                 .and_then(|l| l.trim().parse::<i32>().ok())
-            {
-                // SAFETY: the postmaster of the PGDATA this service managed
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+        {
+            // SAFETY: the postmaster of the PGDATA this service managed
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 

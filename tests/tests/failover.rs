@@ -152,7 +152,7 @@ fn primary_host_lost_standby_promoted_nothing_lost_old_primary_rejoins() {
 
 #[test]
 fn primary_postgres_that_cannot_restart_is_failed_over() {
-    let mut cluster = fast_pair("fo-crash");
+    let cluster = fast_pair("fo-crash");
     cluster.configure_node("node_1", "timeout.postgresql_restart_failure_timeout", "3");
     let writer = Writer::start("app", &app_uri(&cluster), None);
     let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
