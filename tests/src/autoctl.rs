@@ -633,7 +633,7 @@ impl Cluster {
                     .collect::<Vec<_>>()
                     .join("\n")
             })
-            .unwrap_or_default()
+            .unwrap_or_else(|e| format!("(cannot read the events: {e})"))
     }
 
     /// Every log, and the monitor's events, for failure messages.

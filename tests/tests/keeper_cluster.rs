@@ -82,6 +82,8 @@ fn bootstrap_with_sync_replication_then_switch_over_both_ways_without_losing_com
         .expect("pg_stat_activity")
         .get(0);
     assert_eq!(keepers, 2, "one monitor connection per keeper");
+    let events = cluster.events();
+    assert!(events.contains("node_2 catchingup/secondary"), "{events}");
 
     execute(
         cluster.node("node_1"),

@@ -213,7 +213,7 @@ impl PgUri {
         config.keepalives_idle(Duration::from_secs(5));
         config.keepalives_interval(Duration::from_secs(2));
         config.keepalives_retries(3);
-        config.tcp_user_timeout(Duration::from_secs(10));
+        config.tcp_user_timeout(Duration::from_secs(5));
         for (name, value) in &self.params {
             let secs = || Duration::from_secs(value.parse::<u64>().unwrap_or(0));
             match name.as_str() {

@@ -72,6 +72,7 @@ pub fn render_settings(s: &NodeSettings) -> String {
             "wal_sender_timeout = '30s'",
             "hot_standby = on",
             "hot_standby_feedback = on",
+            "wal_receiver_status_interval = '1s'",
             "synchronous_commit = on",
         ] {
             lines.push(setting.to_string());

@@ -33,7 +33,9 @@ pub struct Observation {
     pub timeline: i32,
     /// The best sync_state among our standbys ('' when none is connected).
     pub sync_state: String,
-    /// How many of our standbys stream right now.
+    /// How many of our standbys stream and replied within the last 3 seconds (they reply
+    /// every second: `wal_receiver_status_interval`). A standby cut off by the network can
+    /// look `streaming` until `wal_sender_timeout`; its reply time shows it is gone.
     pub streaming_standbys: i64,
     /// `default_transaction_read_only`.
     pub read_only: bool,
@@ -120,7 +122,8 @@ impl LocalPg {
                            ORDER BY CASE sync_state WHEN 'sync' THEN 1 WHEN 'quorum' THEN 2 \
                                     WHEN 'potential' THEN 3 ELSE 4 END LIMIT 1), ''), \
                  (SELECT count(*) FROM pg_stat_replication \
-                  WHERE application_name LIKE 'pgautofailover\\_standby\\_%' AND state = 'streaming'), \
+                  WHERE application_name LIKE 'pgautofailover\\_standby\\_%' AND state = 'streaming' \
+                    AND reply_time > now() - interval '3 seconds'), \
                  current_setting('default_transaction_read_only')::bool",
                 &[],
             )

@@ -21,6 +21,9 @@ use crate::state::unix_now;
 const FOREIGN_AUTO_SETTINGS: &[&str] =
     &["synchronous_standby_names", "default_transaction_read_only"];
 
+/// How long a fast shutdown of a demoted node may take before it becomes an immediate one.
+const DEMOTE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long a fast-forward may take to fetch the missing WAL.
 const FAST_FORWARD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -72,12 +75,19 @@ impl Keeper {
         }
     }
 
+    /// Stops Postgres. When the keeper fences itself (no monitor, no standby) it stops at
+    /// once (immediate): a fast shutdown would wait for standbys it cannot reach to confirm
+    /// the shutdown checkpoint (up to `wal_sender_timeout`). Otherwise a fast shutdown, which
+    /// lets the old primary be rewound without crash recovery, escalated to immediate when it
+    /// takes longer than `DEMOTE_STOP_TIMEOUT`.
     async fn stop_postgres(&mut self) -> CliResult<()> {
         self.node.drop_local();
-        self.node
-            .server
-            .stop(StopMode::Fast, Duration::from_secs(60))
-            .await
+        let mode = if self.fencing {
+            StopMode::Immediate
+        } else {
+            StopMode::Fast
+        };
+        self.node.server.stop(mode, DEMOTE_STOP_TIMEOUT).await
     }
 
     /// init → single: a new primary from an empty PGDATA, or the existing database as it is.

@@ -23,6 +23,11 @@ use crate::state::{KeeperState, unix_now};
 /// How long the keeper waits between two heartbeats when nothing happens.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long one heartbeat may take. A monitor that does not answer within it counts as
+/// unreachable for this loop: a connection to a host cut off the network would otherwise hang
+/// until TCP gives up, and delay the primary's decision to fence itself.
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How often the list of other nodes (for HBA rules and replication slots) is refreshed
 /// when no notification asks for it earlier.
 const OTHERS_REFRESH: Duration = Duration::from_secs(5);
@@ -51,6 +56,8 @@ pub struct Keeper {
     others_refreshed: Option<Instant>,
     sysid_reported: bool,
     state_saved: KeeperState,
+    /// Set when the keeper decided to fence itself: the next stop is immediate.
+    pub(super) fencing: bool,
 }
 
 impl Keeper {
@@ -79,6 +86,7 @@ impl Keeper {
             others: Vec::new(),
             others_refreshed: None,
             sysid_reported: false,
+            fencing: false,
         })
     }
 
@@ -216,8 +224,19 @@ impl Keeper {
             || (expected_postgres(current) == PostgresExpectation::RunningPrimary
                 && self.restarts.still_trying(Instant::now()));
 
-        match self.heartbeat(pg_is_running).await {
-            Ok(()) => self.state.last_monitor_contact = now,
+        let heartbeat = tokio::time::timeout(HEARTBEAT_TIMEOUT, self.heartbeat(pg_is_running))
+            .await
+            .unwrap_or_else(|_| {
+                Err(MonitorError::Lost(format!(
+                    "no answer within {}s",
+                    HEARTBEAT_TIMEOUT.as_secs()
+                )))
+            });
+        match heartbeat {
+            Ok(()) => {
+                self.state.last_monitor_contact = now;
+                self.fencing = false;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot report to the monitor");
                 if e.is_transient() {
@@ -266,9 +285,15 @@ impl Keeper {
         if self
             .others_refreshed
             .is_none_or(|t| t.elapsed() > OTHERS_REFRESH)
-            && let Err(e) = self.refresh_others().await
         {
-            tracing::warn!(error = %e.message, "cannot refresh the other nodes");
+            match tokio::time::timeout(HEARTBEAT_TIMEOUT, self.refresh_others()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e.message, "cannot refresh the other nodes"),
+                Err(_) => {
+                    tracing::warn!("the monitor did not list the other nodes in time");
+                    self.monitor = None;
+                }
+            }
         }
         if self.state != self.state_saved
             && (self.state.current_role != self.state_saved.current_role
@@ -357,6 +382,7 @@ impl Keeper {
                 "neither the monitor nor any standby reached: fencing this primary (demote_timeout)"
             );
             self.state.assigned_role = S::DemoteTimeout;
+            self.fencing = true;
         }
     }
 
