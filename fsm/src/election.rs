@@ -222,7 +222,8 @@ pub fn first_standby_ahead_of(group: &Group, id: NodeId) -> Option<NodeId> {
         .map(|n| n.id)
 }
 
-/// Picks the healthy candidate with the highest priority, the most advanced among equals.
+/// Picks the healthy candidate with the highest priority, the most advanced among equals;
+/// standbys outside the replication quorum only when `perform_promotion` named them.
 /// Refuses when even the most advanced standby is too far behind the old primary, or when the
 /// choice lags and no most advanced standby is up to fetch WAL from.
 fn select_candidate(
@@ -255,6 +256,8 @@ fn select_candidate(
         .iter()
         .filter_map(|id| group.get(*id).cloned())
         .filter(|n| n.candidate_priority > 0)
+        // an asynchronous standby is promoted only when the user asked for it by name
+        .filter(|n| n.replication_quorum || n.candidate_priority > MAX_USER_CANDIDATE_PRIORITY)
         .collect();
     // Stable: among equal priorities the lower node id comes first.
     sorted.sort_by_key(|n| std::cmp::Reverse(n.candidate_priority));

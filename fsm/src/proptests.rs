@@ -265,8 +265,36 @@ proptest! {
             if let Err(e) = check_decision(&g, &effects, None) {
                 return Err(TestCaseError::fail(e));
             }
+            if let Err(e) = check_no_async_promotion(&g, &effects) {
+                return Err(TestCaseError::fail(e));
+            }
         }
     }
+}
+
+/// Invariant 4: the rules never start promoting a standby outside the replication quorum
+/// (it may lack acknowledged commits), unless `perform_promotion` named it (its priority is
+/// then raised above the user range).
+fn check_no_async_promotion(before: &Group, effects: &[Effect]) -> Result<(), String> {
+    for effect in effects {
+        if let Effect::AssignGoal { node_id, goal, .. } = effect {
+            let Some(node) = before.get(*node_id) else {
+                continue;
+            };
+            let starts_promotion = matches!(goal, S::PreparePromotion | S::FastForward)
+                && !matches!(node.goal, S::PreparePromotion | S::FastForward);
+            if starts_promotion
+                && !node.replication_quorum
+                && node.candidate_priority <= crate::group::MAX_USER_CANDIDATE_PRIORITY
+            {
+                return Err(format!(
+                    "{} is not in the replication quorum and was assigned {goal}",
+                    node.label()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 // ---- random schedules -------------------------------------------------------------------------
@@ -329,6 +357,8 @@ struct World {
     sim: Sim,
     pg_down: BTreeSet<NodeId>,
     edges: BTreeSet<(S, S)>,
+    /// The effects of the last decision applied.
+    last_effects: Vec<Effect>,
 }
 
 impl World {
@@ -343,6 +373,7 @@ impl World {
             sim: Sim::new(nodes),
             pg_down: BTreeSet::new(),
             edges: BTreeSet::new(),
+            last_effects: Vec::new(),
         };
         // Bootstrap through checked decisions too.
         for _ in 0..20 {
@@ -384,12 +415,14 @@ impl World {
     ) -> Result<(), String> {
         let before = self.sim.group.clone();
         let mut attempt = self.sim.group.clone();
+        self.last_effects.clear();
         if decision(&mut attempt).is_ok() {
             let effects = attempt.take_effects();
             let edges = check_decision(&before, &effects, leaving_maintenance)?;
             check_edges(&edges)?;
             self.edges.extend(edges);
             self.sim.group = attempt;
+            self.last_effects = effects;
         }
         Ok(())
     }
@@ -415,7 +448,10 @@ impl World {
                     sync_state: n.sync_state,
                 };
                 self.sim.group.report(id, &report);
-                self.decide(|g| proceed(g, id).map(|_| ()))
+                let before = self.sim.group.clone();
+                self.decide(|g| proceed(g, id).map(|_| ()))?;
+                // what a heartbeat decided is the rules' own doing: invariant 4 applies
+                check_no_async_promotion(&before, &self.last_effects)
             }
             Event::Kill(i) => {
                 if let Some(id) = self.id(*i) {

@@ -242,13 +242,16 @@ fn proceed_for_standby(group: &mut Group, active: NodeId, p_id: Option<NodeId>) 
     }
 
     // Automatic failover: secondary -> prepare_promotion, primary -> draining. Never while
-    // another candidate is on its way: two candidates would both end up primary.
+    // another candidate is on its way: two candidates would both end up primary. Never an
+    // asynchronous standby (not in the replication quorum): it may lack commits the primary
+    // acknowledged.
     if a.is_converged(S::Secondary)
         && group.candidate_being_promoted().is_none()
         && group.in_primary_state(p_id)
         && health.is_unhealthy(p.as_ref())
         && health.is_healthy(Some(&a))
         && a.candidate_priority > 0
+        && a.replication_quorum
         && group.wal_within(a_id, p_id, settings.promote_wal_log_threshold)
         && let Some(p) = p_id
     {

@@ -383,6 +383,46 @@ fn election_asks_every_standby_for_its_lsn_first() {
 }
 
 #[test]
+fn an_asynchronous_standby_is_never_promoted_automatically() {
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    let mut s = node(2, S::Secondary);
+    s.replication_quorum = false;
+    let mut g = group(vec![p, s]);
+    proceed(&mut g, 2).expect("decides");
+    assert!(
+        assigned(&g).is_empty(),
+        "two nodes: no failover to an async standby"
+    );
+
+    // in an election, the quorum standby wins over a higher-priority async one
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    p.goal = S::Draining;
+    let mut s2 = node(2, S::ReportLsn);
+    let mut s3 = node(3, S::ReportLsn);
+    s2.candidate_priority = 50;
+    s3.candidate_priority = 90;
+    s3.replication_quorum = false;
+    let mut g = group(vec![p, s2, s3]);
+    proceed(&mut g, 2).expect("decides");
+    assert_eq!(assigned(&g), [(2, S::PreparePromotion)]);
+
+    // named by perform_promotion, it is promoted
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    p.goal = S::Draining;
+    let mut s2 = node(2, S::ReportLsn);
+    let mut s3 = node(3, S::ReportLsn);
+    s3.replication_quorum = false;
+    s3.candidate_priority = 50 + crate::group::CANDIDATE_PRIORITY_INCREMENT;
+    s2.candidate_priority = 50;
+    let mut g = group(vec![p, s2, s3]);
+    proceed(&mut g, 2).expect("decides");
+    assert_eq!(goal(&g, 3), S::PreparePromotion);
+}
+
+#[test]
 fn election_picks_highest_priority_then_most_advanced() {
     let mut p = node(1, S::Primary);
     kill(&mut p);
