@@ -590,15 +590,15 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no node {name}"))
     }
 
-    /// "name:reported/assigned ..." for every node, by node id.
+    /// "name:reported/assigned ..." for every node of every formation, by node id.
     pub fn states(&self) -> String {
         let Ok(mut client) = self.monitor_client() else {
             return "(monitor unreachable)".to_string();
         };
         client
             .query_one(
-                "SELECT coalesce(string_agg(nodename || ':' || current_group_state || '/' || \
-                 assigned_group_state, ' ' ORDER BY node_id), '') FROM pgautofailover.current_state()",
+                "SELECT coalesce(string_agg(nodename || ':' || reportedstate || '/' || \
+                 goalstate, ' ' ORDER BY nodeid), '') FROM pgautofailover.node",
                 &[],
             )
             .map(|r| r.get(0))

@@ -100,13 +100,16 @@ fn assert_nothing_lost(cluster: &Cluster, node: &Node, report: &Report) {
     );
 }
 
-/// The name of the node in `primary` or `wait_primary` once exactly one is, and it is not
-/// `old`.
+/// The name of the node of `old`'s formation in `primary` or `wait_primary` once exactly
+/// one is, and it is not `old`. Nodes of one formation share the prefix of their names
+/// (`node_`, `other_`).
 fn new_primary(cluster: &Cluster, old: &str) -> String {
+    let prefix = format!("{}_", old.rsplit_once('_').map_or(old, |(p, _)| p));
     wait::until("a new primary", SETTLE, Duration::from_millis(100), || {
         let states = cluster.states();
         let writable: Vec<&str> = states
             .split(' ')
+            .filter(|s| s.starts_with(&prefix))
             .filter(|s| {
                 s.ends_with(":primary/primary") || s.ends_with(":wait_primary/wait_primary")
             })
@@ -291,4 +294,163 @@ fn perform_failover_called_from_sql_on_the_monitor() {
         .batch_execute("SELECT pgautofailover.perform_failover()")
         .expect("perform_failover()");
     cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+}
+
+/// Kills the primary `old` and returns the new primary's name once exactly one other node
+/// is writable.
+fn lose_primary(cluster: &mut Cluster, old: &str) -> String {
+    cluster.node_mut(old).service.kill();
+    new_primary(cluster, old)
+}
+
+#[test]
+fn three_nodes_priorities_quorum_and_sync_standbys() {
+    let mut cluster = fast_pair("fo-three");
+    cluster.add_node("node_3", &[]);
+    cluster.wait_states(
+        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
+        SETTLE,
+    );
+    cluster.configure_node("node_3", "timeout.network_partition_timeout", "3");
+    let m = cluster.monitor_pgdata.display().to_string();
+    // a second quorum standby made number_sync_standbys 1 (as 2.0 does): back to 0 so that
+    // one of them may leave the quorum
+    cluster.ok(&[
+        "set",
+        "formation",
+        "number-sync-standbys",
+        "--pgdata",
+        &m,
+        "0",
+    ]);
+    // node_2: highest priority, but asynchronous (outside the replication quorum)
+    cluster.ok(&[
+        "set",
+        "node",
+        "replication-quorum",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_2",
+        "false",
+    ]);
+    cluster.ok(&[
+        "set",
+        "node",
+        "candidate-priority",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_2",
+        "--",
+        "90",
+    ]);
+    let names = cluster.ok(&["show", "standby-names", "--pgdata", &m]);
+    assert_eq!(
+        names.trim(),
+        "'ANY 1 (pgautofailover_standby_3)'",
+        "only quorum standbys are synchronous"
+    );
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
+
+    // the asynchronous node is never promoted, whatever its priority
+    assert_eq!(lose_primary(&mut cluster, "node_1"), "node_3");
+    wait_for_writes(&cluster, cluster.node("node_3"), seen, 20);
+    let report = writer.finish();
+    assert_nothing_lost(&cluster, cluster.node("node_3"), &report);
+    cluster.restart_node("node_1");
+    cluster.wait_states(
+        "node_1:secondary/secondary node_2:secondary/secondary node_3:primary/primary",
+        SETTLE,
+    );
+
+    // with both standbys in the quorum, the candidate priority decides
+    cluster.ok(&[
+        "set",
+        "node",
+        "replication-quorum",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_2",
+        "true",
+    ]);
+    // two quorum standbys: one more copy can be required of each commit
+    cluster.ok(&[
+        "set",
+        "formation",
+        "number-sync-standbys",
+        "--pgdata",
+        &m,
+        "1",
+    ]);
+    let names = cluster.ok(&["show", "standby-names", "--pgdata", &m]);
+    let names = names.trim().trim_matches('\'');
+    let applied: String = cluster
+        .node("node_3")
+        .connect()
+        .expect("connect")
+        .query_one("SHOW synchronous_standby_names", &[])
+        .expect("show")
+        .get(0);
+    assert_eq!(applied, names, "the primary applied the monitor's setting");
+    assert!(
+        names.starts_with("ANY 1 (")
+            && names.contains("pgautofailover_standby_1")
+            && names.contains("pgautofailover_standby_2"),
+        "{names}"
+    );
+    assert_eq!(lose_primary(&mut cluster, "node_3"), "node_2");
+    cluster.restart_node("node_3");
+    cluster.wait_states(
+        "node_1:secondary/secondary node_2:primary/primary node_3:secondary/secondary",
+        SETTLE,
+    );
+}
+
+#[test]
+fn two_formations_fail_over_independently() {
+    let mut cluster = fast_pair("fo-formations");
+    let m = cluster.monitor_pgdata.display().to_string();
+    cluster.ok(&[
+        "create",
+        "formation",
+        "--pgdata",
+        &m,
+        "--formation",
+        "other",
+        "--kind",
+        "pgsql",
+    ]);
+    cluster.add_node("other_1", &["--formation", "other"]);
+    cluster.wait_states(
+        "node_1:primary/primary node_2:secondary/secondary other_1:single/single",
+        SETTLE,
+    );
+    cluster.add_node("other_2", &["--formation", "other"]);
+    let both = "node_1:primary/primary node_2:secondary/secondary other_1:primary/primary other_2:secondary/secondary";
+    cluster.wait_states(both, SETTLE);
+    for node in ["other_1", "other_2"] {
+        cluster.configure_node(node, "timeout.network_partition_timeout", "3");
+    }
+
+    cluster.ok(&[
+        "perform",
+        "switchover",
+        "--pgdata",
+        &m,
+        "--formation",
+        "default",
+    ]);
+    cluster.wait_states(
+        "node_1:secondary/secondary node_2:primary/primary other_1:primary/primary other_2:secondary/secondary",
+        SETTLE,
+    );
+    assert_eq!(lose_primary(&mut cluster, "other_1"), "other_2");
+    let states = cluster.states();
+    assert!(
+        states.contains("node_1:secondary/secondary") && states.contains("node_2:primary/primary"),
+        "the default formation is untouched: {states}"
+    );
 }
