@@ -341,8 +341,13 @@ impl Group {
         })
     }
 
-    /// Whether two nodes' last reported LSNs are within `delta` bytes; false when either has
-    /// not reported an LSN, true when either node is missing (`WalDifferenceWithin`).
+    /// Whether standby `a`'s last reported LSN is at most `delta` bytes behind `b`'s; false
+    /// when either has not reported an LSN, true when either node is missing.
+    ///
+    /// One-sided, unlike 2.0's `WalDifferenceWithin` (an absolute difference): a primary
+    /// reports at most once a second, so a standby is often *ahead* of the primary's last
+    /// report, and most of all after a burst of writes just before the primary died — which
+    /// 2.0 takes for "too far behind" and refuses to fail over.
     pub fn wal_within(&self, a: Option<NodeId>, b: Option<NodeId>, delta: u64) -> bool {
         let (Some(a), Some(b)) = (a.and_then(|id| self.get(id)), b.and_then(|id| self.get(id)))
         else {
@@ -351,7 +356,7 @@ impl Group {
         if a.reported_lsn.0 == 0 || b.reported_lsn.0 == 0 {
             return false;
         }
-        a.reported_lsn.0.abs_diff(b.reported_lsn.0) <= delta
+        b.reported_lsn.0.saturating_sub(a.reported_lsn.0) <= delta
     }
 
     /// Whether any member takes part in a promotion or election (`IsFailoverInProgress`).

@@ -441,6 +441,31 @@ fn election_picks_highest_priority_then_most_advanced() {
 }
 
 #[test]
+fn a_standby_ahead_of_the_dead_primarys_last_report_is_not_too_far_behind() {
+    // the primary wrote 32 MB after its last heartbeat, then died
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    p.goal = S::Draining;
+    p.reported_lsn = Lsn(0x500_0000);
+    let mut s2 = node(2, S::ReportLsn);
+    let mut s3 = node(3, S::ReportLsn);
+    s2.reported_lsn = Lsn(0x700_0000);
+    s3.reported_lsn = Lsn(0x700_0000);
+    let mut g = group(vec![p, s2, s3]);
+    proceed(&mut g, 2).expect("decides");
+    assert_eq!(assigned(&g), [(2, S::PreparePromotion)]);
+
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    p.reported_lsn = Lsn(0x500_0000);
+    let mut s = node(2, S::Secondary);
+    s.reported_lsn = Lsn(0x700_0000);
+    let mut g = group(vec![p, s]);
+    proceed(&mut g, 2).expect("decides");
+    assert_eq!(assigned(&g), [(2, S::PreparePromotion), (1, S::Draining)]);
+}
+
+#[test]
 fn lagging_winner_fast_forwards_first() {
     let mut p = node(1, S::Primary);
     kill(&mut p);

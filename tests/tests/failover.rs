@@ -454,3 +454,85 @@ fn two_formations_fail_over_independently() {
         "the default formation is untouched: {states}"
     );
 }
+
+/// The pid of the WAL receiver of `node`.
+fn wal_receiver_pid(node: &Node) -> i32 {
+    wait::until(
+        "a WAL receiver",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            node.connect()
+                .ok()?
+                .query_opt("SELECT pid FROM pg_stat_wal_receiver", &[])
+                .ok()?
+                .map(|r| r.get::<_, i32>(0))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e} on {}", node.name))
+}
+
+#[test]
+fn the_chosen_standby_fast_forwards_from_the_most_advanced_one_before_promotion() {
+    let mut cluster = fast_pair("fo-ff");
+    cluster.add_node("node_3", &[]);
+    cluster.wait_states(
+        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
+        SETTLE,
+    );
+    cluster.configure_node("node_3", "timeout.network_partition_timeout", "3");
+    let m = cluster.monitor_pgdata.display().to_string();
+    // commits need one of the two standbys; node_3 is preferred for promotion
+    cluster.ok(&[
+        "set",
+        "formation",
+        "number-sync-standbys",
+        "--pgdata",
+        &m,
+        "0",
+    ]);
+    cluster.ok(&[
+        "set",
+        "node",
+        "candidate-priority",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_3",
+        "--",
+        "90",
+    ]);
+
+    // node_3 stops receiving WAL while the primary writes more than a socket buffer holds
+    let receiver = wal_receiver_pid(cluster.node("node_3"));
+    // SAFETY: pausing a WAL receiver of this test's cluster
+    unsafe { libc::kill(receiver, libc::SIGSTOP) };
+    let writer = Writer::start("app", &app_uri(&cluster), None);
+    wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
+    let mut primary = cluster.node("node_1").connect().expect("connect");
+    primary
+        .batch_execute(
+            "CREATE TABLE bulk AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 60000) g",
+        )
+        .expect("bulk write");
+    let report = writer.finish();
+
+    cluster.node_mut("node_1").service.kill();
+    // SAFETY: as above
+    unsafe { libc::kill(receiver, libc::SIGCONT) };
+    assert_eq!(new_primary(&cluster, "node_1"), "node_3");
+    let events = cluster.events();
+    assert!(
+        events.contains("fast_forward"),
+        "node_3 fetched the WAL it missed first:\n{events}"
+    );
+    assert_nothing_lost(&cluster, cluster.node("node_3"), &report);
+    let rows: i64 = cluster
+        .node("node_3")
+        .connect()
+        .expect("connect")
+        .query_one("SELECT count(*) FROM bulk", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 60_000);
+}
