@@ -6,6 +6,7 @@
 #   make test     lint, build, install, and run every test (what CI runs)
 #   make demo     start a local monitor + primary + secondary and print their state
 #   make demo-stop
+#   make bench    ours beside pg_auto_failover 2.0 (release build); rewrites docs/benchmarks.md
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PGRX_PG_CONFIG_PATH := $(PG_CONFIG)
@@ -25,7 +26,7 @@ APT_PACKAGES = postgresql-15 postgresql-client-15 postgresql-server-dev-15 libcl
 # run privileged steps with sudo unless we are root
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build install test lint unit-test sql-test demo demo-stop clean
+.PHONY: all deps build install test lint unit-test sql-test demo demo-stop bench clean
 
 all: build
 
@@ -62,6 +63,7 @@ unit-test:
 sql-test:
 	cargo build -p keeper
 	cargo test -p tests -- --test-threads=2
+	cargo test -p bench
 
 test: deps lint
 	$(MAKE) install PROFILE=debug
@@ -73,6 +75,13 @@ demo: install
 
 demo-stop:
 	scripts/demo-stop.sh
+
+# pg_auto_failover 2.0 runs from a relocated copy of the Postgres tree (bench/pgaf20-tree.sh),
+# never from the system's: both monitor extensions are called pgautofailover.
+bench: deps
+	$(MAKE) install PROFILE=release
+	cargo build --release -p bench
+	target/release/pgaf-bench --pgctl "$$(bench/pgaf20-tree.sh)" $(BENCH_ARGS)
 
 clean:
 	cargo clean

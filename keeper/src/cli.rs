@@ -164,6 +164,9 @@ pub struct CreateMonitorArgs {
     /// path to pg_ctl
     #[arg(long)]
     pub pgctl: Option<PathBuf>,
+    /// PostgreSQL's hostname (where pg_autoctl connects to the local Postgres)
+    #[arg(long)]
+    pub pghost: Option<String>,
     /// PostgreSQL's port number
     #[arg(long, env = "PGPORT", default_value_t = 5432)]
     pub pgport: u16,
@@ -726,6 +729,7 @@ mod tests {
         for line in [
             "pg_autoctl create postgres --pgdata /d --pghost 127.0.0.1 --pgport 5433 --pgctl /usr/bin/pg_ctl --auth trust --monitor postgres://m/pg_auto_failover --dbname app --name n1 --hostname h --candidate-priority 50 --replication-quorum true --run -vv",
             "pg_autoctl create monitor --pgdata /m --pgport 5000 --auth trust --hostname h --no-ssl --run",
+            "pg_autoctl create monitor --pgdata /m --pghost 127.0.0.1 --pgport 5000 --auth trust --no-ssl",
             "pg_autoctl set node candidate-priority --pgdata /d -- 20",
             "pg_autoctl set node replication-quorum --pgdata /d false",
             "pg_autoctl set formation number-sync-standbys --pgdata /d 1",

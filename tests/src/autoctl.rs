@@ -11,20 +11,54 @@ use crate::netns::{Host, Network, in_ns};
 use crate::server::{PG_BIN, TempDir, as_postgres, clean_env, free_port, owned_dir, pg_command};
 use crate::wait;
 
-/// The pg_autoctl binary built next to the test binary (`cargo build -p keeper`).
+/// The pg_autoctl binary built next to this program (`cargo build -p keeper`): in the same
+/// directory (a binary such as the bench) or its parent (a test binary in `deps/`).
 pub fn built_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let bin = dir.join("pg_autoctl");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first with cargo build -p keeper",
-        bin.display()
-    );
-    bin
+    let exe = std::env::current_exe().expect("program path");
+    let dir = exe.parent().expect("program directory");
+    let found = [dir, dir.parent().unwrap_or(dir)]
+        .iter()
+        .map(|d| d.join("pg_autoctl"))
+        .find(|p| p.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "pg_autoctl is missing next to {}: build it first with cargo build -p keeper",
+            exe.display()
+        )
+    })
+}
+
+/// Which pg_autoctl a cluster runs: ours, or pg_auto_failover 2.0's (for benchmarks), each
+/// with the Postgres installation it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flavor {
+    /// A short name for reports.
+    pub name: String,
+    /// The pg_autoctl binary.
+    pub bin: PathBuf,
+    /// The pg_ctl given to `--pgctl` (its installation holds the monitor extension).
+    pub pg_ctl: PathBuf,
+}
+
+impl Flavor {
+    /// Our pg_autoctl (built next to the test binary) with the system's PostgreSQL 15.
+    pub fn ours() -> Flavor {
+        Flavor {
+            name: "ours".to_string(),
+            bin: built_binary(),
+            pg_ctl: Path::new(PG_BIN).join("pg_ctl"),
+        }
+    }
+
+    /// Debian's pg_autoctl 2.0 with the PostgreSQL tree whose pg_ctl is `pg_ctl` (a copy that
+    /// holds 2.0's monitor extension).
+    pub fn pgaf20(pg_ctl: &Path) -> Flavor {
+        Flavor {
+            name: "pg_auto_failover 2.0".to_string(),
+            bin: PathBuf::from(crate::c_keeper::C_KEEPER),
+            pg_ctl: pg_ctl.to_path_buf(),
+        }
+    }
 }
 
 /// Whether every user may execute `path` (it and all its directories allow others in).
@@ -47,13 +81,18 @@ pub struct Autoctl {
 }
 
 impl Autoctl {
-    /// Sets up `dir` for pg_autoctl. The built binary is used in place when every user may
-    /// run it, else copied into `dir`.
+    /// Sets up `dir` for our pg_autoctl.
     pub fn new(dir: &Path) -> Autoctl {
+        Autoctl::with_binary(dir, &built_binary())
+    }
+
+    /// Sets up `dir` for the pg_autoctl at `built`. It is used in place when every user may
+    /// run it, else copied into `dir`.
+    pub fn with_binary(dir: &Path, built: &Path) -> Autoctl {
         for sub in ["config", "share", "run", "bin"] {
             owned_dir(&dir.join(sub));
         }
-        let built = built_binary();
+        let built = built.to_path_buf();
         let bin = if runnable_by_anyone(&built) {
             built
         } else {
@@ -115,6 +154,8 @@ impl Autoctl {
             .env("XDG_DATA_HOME", self.dir.join("share"))
             .env("XDG_RUNTIME_DIR", self.dir.join("run"))
             .env("PG_REGRESS_SOCK_DIR", "")
+            // without Unix sockets 2.0's create monitor needs to be told where Postgres is
+            .env("PGHOST", "127.0.0.1")
             .env_remove("PG_AUTOCTL_MONITOR")
             .env_remove("PGPASSWORD")
             .args(args)
@@ -208,6 +249,11 @@ impl Service {
     /// Its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The pid of its top process, while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
     }
 
     /// Whether it still runs.
@@ -365,6 +411,8 @@ pub struct Cluster {
     pub ssl_flags: Vec<String>,
     /// The monitor's namespace and address, in a networked cluster.
     pub monitor_host: Option<Host>,
+    /// Which pg_autoctl runs the cluster.
+    pub flavor: Flavor,
     /// The test network (dropped after every process).
     pub network: Option<Network>,
     /// The directory (removed last).
@@ -379,7 +427,12 @@ impl Cluster {
 
     /// Creates and runs a monitor with the SSL flags `ssl`, which the nodes get too.
     pub fn start_with(label: &str, settings: &[&str], ssl: &[&str]) -> Cluster {
-        Cluster::create(label, settings, ssl, None)
+        Cluster::create(label, settings, ssl, None, Flavor::ours())
+    }
+
+    /// Creates and runs a monitor (without SSL) with the pg_autoctl of `flavor`.
+    pub fn start_flavor(label: &str, settings: &[&str], flavor: Flavor) -> Cluster {
+        Cluster::create(label, settings, &["--no-ssl"], None, flavor)
     }
 
     /// Creates and runs a monitor in a test network, where every node gets a namespace of
@@ -387,7 +440,13 @@ impl Cluster {
     pub fn start_networked(label: &str, settings: &[&str]) -> Cluster {
         let mut network = Network::new();
         let host = network.add_host("monitor");
-        Cluster::create(label, settings, &["--no-ssl"], Some((network, host)))
+        Cluster::create(
+            label,
+            settings,
+            &["--no-ssl"],
+            Some((network, host)),
+            Flavor::ours(),
+        )
     }
 
     fn create(
@@ -395,13 +454,14 @@ impl Cluster {
         settings: &[&str],
         ssl: &[&str],
         network: Option<(Network, Host)>,
+        flavor: Flavor,
     ) -> Cluster {
         let dir = TempDir::new(label);
         let (network, monitor_host) = match network {
             Some((n, h)) => (Some(n), Some(h)),
             None => (None, None),
         };
-        let base = Autoctl::new(dir.path());
+        let base = Autoctl::with_binary(dir.path(), &flavor.bin);
         let autoctl = match &monitor_host {
             Some(h) => base.in_ns(&h.ns),
             None => base,
@@ -413,7 +473,7 @@ impl Cluster {
         let port = free_port();
         let pgdata = monitor_pgdata.display().to_string();
         let port_text = port.to_string();
-        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let pg_ctl = flavor.pg_ctl.display().to_string();
         let mut args = vec![
             "create",
             "monitor",
@@ -429,7 +489,7 @@ impl Cluster {
             &pg_ctl,
         ];
         args.extend_from_slice(ssl);
-        let uri = autoctl.ok(&args).trim().to_string();
+        autoctl.ok(&args);
         if !settings.is_empty() {
             let conf = monitor_pgdata.join("postgresql.conf");
             let mut text = std::fs::read_to_string(&conf).expect("monitor postgresql.conf");
@@ -440,15 +500,16 @@ impl Cluster {
             std::fs::write(&conf, text).expect("write postgresql.conf");
         }
         let monitor = autoctl.spawn("monitor", &["run", "--pgdata", &pgdata], &monitor_pgdata);
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             nodes: Vec::new(),
             monitor,
             monitor_pgdata,
             monitor_port: port,
-            monitor_uri: uri,
+            monitor_uri: String::new(),
             autoctl,
             ssl_flags: ssl.iter().map(|s| s.to_string()).collect(),
             monitor_host,
+            flavor,
             network,
             dir,
         };
@@ -459,6 +520,10 @@ impl Cluster {
             || cluster.monitor_client().ok(),
         )
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.monitor.log()));
+        cluster.monitor_uri = cluster
+            .on_monitor(&["show", "uri", "--formation", "monitor"])
+            .trim()
+            .to_string();
         cluster
     }
 
@@ -512,7 +577,7 @@ impl Cluster {
             .map_or("127.0.0.1".to_string(), |h| h.ip.clone());
         let pgdata_text = pgdata.display().to_string();
         let port_text = port.to_string();
-        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let pg_ctl = self.flavor.pg_ctl.display().to_string();
         let mut args: Vec<&str> = vec![
             "create",
             "postgres",

@@ -67,36 +67,58 @@ pub fn prepare(primary: &mut postgres::Client) {
 /// A thread writing rows until stopped.
 pub struct Writer {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Report>>,
+    report: Arc<Mutex<Report>>,
+    handle: Option<JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts writing through `conninfo` (a URI), from inside namespace `ns` when given. The
     /// rows are tagged with `name`.
     pub fn start(name: &str, conninfo: &str, ns: Option<String>) -> Writer {
+        Writer::start_paced(name, conninfo, ns, Duration::ZERO)
+    }
+
+    /// Like [`Writer::start`], starting one insert every `every` (as fast as possible when
+    /// zero), like an application with a steady trickle of writes.
+    pub fn start_paced(name: &str, conninfo: &str, ns: Option<String>, every: Duration) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let report = Arc::new(Mutex::new(Report::default()));
+        let (flag, shared) = (stop.clone(), report.clone());
         let conninfo = conninfo.to_string();
         let name = name.to_string();
         let handle = std::thread::spawn(move || {
             if let Some(ns) = &ns {
                 crate::netns::enter(ns);
             }
-            write_loop(&name, &conninfo, &flag)
+            write_loop(&name, &conninfo, &flag, every, &shared)
         });
         Writer {
             stop,
+            report,
             handle: Some(handle),
         }
+    }
+
+    /// When the first write acknowledged after `t` was acknowledged, so far.
+    pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
+        let report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        report.acks.iter().map(|a| a.at).find(|at| *at > t)
+    }
+
+    /// How many writes were acknowledged so far.
+    pub fn acknowledged(&self) -> usize {
+        let report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        report.acks.len()
     }
 
     /// Stops and returns what it saw.
     pub fn finish(mut self) -> Report {
         self.stop.store(true, Ordering::SeqCst);
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default()
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+        let report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        report.clone()
     }
 }
 
@@ -123,21 +145,38 @@ fn client_config(conninfo: &str, warned: Arc<AtomicBool>) -> Option<postgres::Co
     Some(config)
 }
 
-fn write_loop(name: &str, conninfo: &str, stop: &AtomicBool) -> Report {
+fn write_loop(
+    name: &str,
+    conninfo: &str,
+    stop: &AtomicBool,
+    every: Duration,
+    shared: &Mutex<Report>,
+) {
     let warned = Arc::new(AtomicBool::new(false));
-    let mut report = Report::default();
+    let record = |f: &mut dyn FnMut(&mut Report)| {
+        let mut report = shared.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut report);
+    };
     let Some(config) = client_config(conninfo, warned.clone()) else {
-        report.errors += 1;
-        return report;
+        record(&mut |r| r.errors += 1);
+        return;
     };
     let mut client: Option<postgres::Client> = None;
     let mut next_id = 1i64;
+    let mut next_start = Instant::now();
     while !stop.load(Ordering::SeqCst) {
+        if !every.is_zero() {
+            let now = Instant::now();
+            if next_start > now {
+                std::thread::sleep(next_start - now);
+            }
+            next_start = next_start.max(now) + every;
+        }
         if client.is_none() {
             match config.connect(postgres::NoTls) {
                 Ok(c) => client = Some(c),
                 Err(_) => {
-                    report.errors += 1;
+                    record(&mut |r| r.errors += 1);
                     std::thread::sleep(Duration::from_millis(20));
                     continue;
                 }
@@ -156,24 +195,23 @@ fn write_loop(name: &str, conninfo: &str, stop: &AtomicBool) -> Report {
             &[&id, &name],
         );
         match result {
-            Ok(row) if !warned.load(Ordering::SeqCst) => report.acks.push(Ack {
-                id,
-                at: Instant::now(),
-                server: row.get(0),
-            }),
-            Ok(_) => report.errors += 1,
+            Ok(row) if !warned.load(Ordering::SeqCst) => {
+                let ack = Ack {
+                    id,
+                    at: Instant::now(),
+                    server: row.get(0),
+                };
+                record(&mut |r| r.acks.push(ack.clone()));
+            }
+            Ok(_) => record(&mut |r| r.errors += 1),
             Err(_) => {
-                report.errors += 1;
+                record(&mut |r| r.errors += 1);
                 client = None;
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
-    report
 }
-
-/// Shared record of which node acknowledged a probe write when.
-pub type ProbeLog = Arc<Mutex<Vec<Ack>>>;
 
 /// A thread writing into one node only, recording its acknowledgements in a shared log.
 pub struct Prober {

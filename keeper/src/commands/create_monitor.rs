@@ -73,7 +73,7 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
             pg_ctl: bin.pg_ctl(),
             username: super::current_user_name(),
             dbname: "pg_auto_failover".to_string(),
-            host: String::new(),
+            host: a.pghost.clone().unwrap_or_default(),
             port: a.pgport,
             listen_addresses: a.listen.clone(),
             auth_method,

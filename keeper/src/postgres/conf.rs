@@ -73,6 +73,9 @@ pub fn render_settings(s: &NodeSettings) -> String {
             "hot_standby = on",
             "hot_standby_feedback = on",
             "wal_receiver_status_interval = '1s'",
+            // a standby whose primary restarted, or that follows a new one, retries every
+            // second rather than every 5 s (writes wait on it under synchronous replication)
+            "wal_retrieve_retry_interval = '1s'",
             "synchronous_commit = on",
         ] {
             lines.push(setting.to_string());
@@ -274,6 +277,7 @@ mod tests {
         assert!(text.contains("port = 6000"));
         assert!(text.contains("wal_level = 'replica'"));
         assert!(text.contains("wal_log_hints = on"));
+        assert!(text.contains("wal_retrieve_retry_interval = '1s'"));
         assert!(!text.contains("pgautofailover"));
         s.monitor = true;
         let text = render_settings(&s);

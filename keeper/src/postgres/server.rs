@@ -76,6 +76,17 @@ impl PostgresServer {
             .map(|p| p.pid)
     }
 
+    /// Resolves when the Postgres started as our child exits (never for an adopted one).
+    /// Cancel-safe: meant for `select!` beside the keeper's other waits.
+    pub async fn exited(&mut self) {
+        match &mut self.child {
+            Some(child) => {
+                let _ = child.wait().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
     /// Whether Postgres runs.
     pub fn is_running(&mut self) -> bool {
         self.running_pid().is_some()

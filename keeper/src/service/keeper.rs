@@ -126,13 +126,19 @@ impl Keeper {
         }
     }
 
-    /// Waits for a notification, a stop request, or the heartbeat interval.
+    /// Waits for a notification, a stop request, Postgres exiting, or the heartbeat interval.
     async fn wait(&mut self, stopper: &mut Stopper) {
+        let server = &mut self.node.server;
         let Some(monitor) = self.monitor.as_mut() else {
-            stopper.sleep(HEARTBEAT_INTERVAL).await;
+            tokio::select! {
+                () = stopper.sleep(HEARTBEAT_INTERVAL) => {}
+                () = server.exited() => {}
+            }
             return;
         };
         tokio::select! {
+            // Postgres died: restart it (or report it) now, not at the next heartbeat
+            () = server.exited() => {}
             n = monitor.next_notification(HEARTBEAT_INTERVAL) => match n {
                 Ok(Some(notification)) => {
                     tracing::debug!(channel = %notification.channel, payload = %notification.payload, "notification");
