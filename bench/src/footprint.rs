@@ -6,9 +6,9 @@ use std::time::Duration;
 use harness::autoctl::{Cluster, Flavor};
 use serde::Serialize;
 
-use crate::procfs;
 use crate::profiles::DEFAULTS;
 use crate::scenarios::pair;
+use harness::procfs;
 
 /// An idle keeper's footprint.
 #[derive(Debug, Clone, Serialize)]

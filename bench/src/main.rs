@@ -9,7 +9,6 @@
 
 mod footprint;
 mod monitor_load;
-mod procfs;
 mod profiles;
 mod report;
 mod scenarios;
@@ -359,9 +358,9 @@ fn goals(results: &Results) -> Vec<report::Goal> {
 fn why(figure: &str) -> &'static str {
     match figure {
         HOST_LOSS => {
-            "our monitor still decides a host is gone, and waits for the old primary to fence \
-             itself, with 2.0's timeouts (node_considered_unhealthy_timeout, \
-             primary_demote_timeout); replacing the fixed drain with a lease is issue 6"
+            "our keepers fence on a lease and the monitor promotes a margin after it runs out \
+             (docs/state-machine.md, \"The primary's lease\"); the rest is the probe's verdict \
+             and the standby's promotion"
         }
         HEARTBEATS => {
             "node_active runs the group's rules in SPI queries on every call; see the \

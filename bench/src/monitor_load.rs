@@ -9,7 +9,7 @@ use harness::autoctl::{Cluster, Flavor};
 use harness::server::pg_command;
 use serde::Serialize;
 
-use crate::procfs;
+use harness::procfs;
 
 /// One pgbench measurement.
 #[derive(Debug, Clone, Serialize)]

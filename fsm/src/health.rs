@@ -43,18 +43,27 @@ impl HealthModel {
         }
     }
 
-    /// The node is gone: silent for the unhealthy timeout and failing probes (once the monitor
-    /// has been up for its grace period), or its keeper reports Postgres is not running.
-    /// A missing node counts as unhealthy.
+    /// The node is gone: silent and failing probes, or its keeper reports Postgres is not
+    /// running. A missing node counts as unhealthy.
+    ///
+    /// Silent means: its lease ran out, for a node whose keeper holds one (the lease was
+    /// renewed since the monitor started, so no grace period applies); otherwise, as in 2.0,
+    /// no report for `node_considered_unhealthy_timeout`, once the monitor has been up for its
+    /// grace period. The failed probe is required either way: a keeper that died leaves its
+    /// Postgres running, and only the probe tells.
     pub fn is_unhealthy(&self, node: Option<&Node>) -> bool {
         let Some(node) = node else { return true };
+        let probe_failed_since_start =
+            node.health == Health::Bad && node.health_check_time >= self.clock.monitor_start;
+        if let Some(lease) = node.lease {
+            return (lease.expired(self.clock.now) && probe_failed_since_start)
+                || !node.pg_is_running;
+        }
         let settings = &self.settings;
         let silent = node.report_time.exceeded_by(
             self.clock.now,
             settings.node_considered_unhealthy_timeout_ms,
         );
-        let probe_failed_since_start =
-            node.health == Health::Bad && node.health_check_time >= self.clock.monitor_start;
         let past_grace = self
             .clock
             .monitor_start
@@ -72,14 +81,18 @@ impl HealthModel {
         })
     }
 
-    /// The node was assigned `demote_timeout` more than `primary_demote_timeout` ago: if it was
-    /// alive it has stopped itself by now.
+    /// The node was assigned `demote_timeout` and, if it was alive, has stopped itself by now:
+    /// its lease ran out `node_lease_margin` ago, or, for a node without a lease (2.0), the
+    /// assignment is `primary_demote_timeout` old.
     pub fn drain_time_expired(&self, node: Option<&Node>) -> bool {
         node.is_some_and(|node| {
             node.goal == crate::ReplicationState::DemoteTimeout
-                && node
-                    .state_change_time
-                    .exceeded_by(self.clock.now, self.settings.primary_demote_timeout_ms)
+                && match node.lease {
+                    Some(lease) => lease.fenced(self.clock.now, self.settings.lease_margin_ms),
+                    None => node
+                        .state_change_time
+                        .exceeded_by(self.clock.now, self.settings.primary_demote_timeout_ms),
+                }
         })
     }
 }
@@ -172,6 +185,45 @@ mod tests {
         assert!(model().is_unhealthy(None));
         assert!(!model().is_healthy(None));
         assert!(!model().is_reporting(None));
+    }
+
+    #[test]
+    fn a_lease_holder_is_silent_when_its_lease_ran_out_with_no_grace_period() {
+        let mut n = node(1, crate::ReplicationState::Primary);
+        n.health = Health::Bad;
+        n.health_check_time = NOW.plus_ms(-500);
+        n.report_time = NOW.plus_ms(-2_000);
+        let mut m = model();
+        m.clock.monitor_start = NOW.plus_ms(-3_000);
+        n.lease = Some(crate::lease::MonitorLease {
+            expires: NOW.plus_ms(1),
+        });
+        assert!(!m.is_unhealthy(Some(&n)), "lease still running");
+        n.lease = Some(crate::lease::MonitorLease { expires: NOW });
+        assert!(m.is_unhealthy(Some(&n)), "lease ran out, probe failed");
+        n.health = Health::Good;
+        assert!(
+            !m.is_unhealthy(Some(&n)),
+            "a keeper died but its Postgres answers the probe"
+        );
+    }
+
+    #[test]
+    fn a_lease_holder_is_drained_a_margin_after_its_lease() {
+        let mut n = node(1, crate::ReplicationState::Primary);
+        n.goal = crate::ReplicationState::DemoteTimeout;
+        n.state_change_time = NOW;
+        n.lease = Some(crate::lease::MonitorLease {
+            expires: NOW.plus_ms(-499),
+        });
+        assert!(!model().drain_time_expired(Some(&n)));
+        n.lease = Some(crate::lease::MonitorLease {
+            expires: NOW.plus_ms(-500),
+        });
+        assert!(
+            model().drain_time_expired(Some(&n)),
+            "no primary_demote_timeout wait for a lease holder"
+        );
     }
 
     #[test]

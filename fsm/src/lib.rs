@@ -3,7 +3,8 @@
 //! This crate owns every decision the monitor takes: which state each node of a group must be
 //! in ([`rules::proceed`], run on every heartbeat), what the SQL API calls change ([`api`],
 //! [`register`]), how a new primary is elected among several standbys ([`election`]), when a
-//! node counts as healthy ([`health`]), and how the monitor's background probe classifies a
+//! node counts as healthy ([`health`]) and how long a primary may write without the monitor
+//! ([`lease`]), and how the monitor's background probe classifies a
 //! node's answer ([`probe`]). It also lists, as data, every (current, assigned) state pair the
 //! monitor can produce ([`edges`]), and the keeper's own transition table ([`keeper`]) that
 //! proves it can execute each one.
@@ -21,6 +22,8 @@ mod error;
 pub mod group;
 pub mod health;
 pub mod keeper;
+pub mod lease;
+pub mod lease_table;
 mod model;
 pub mod probe;
 pub mod register;

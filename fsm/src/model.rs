@@ -191,6 +191,9 @@ pub struct Node {
     pub replication_quorum: bool,
     /// `nodecluster` (Citus read-replica cluster name; `default` otherwise).
     pub node_cluster: String,
+    /// The node's lease, when its keeper holds one (not a column: kept in the monitor's
+    /// shared memory). `None`: handled the 2.0 way (see [`crate::lease`]).
+    pub lease: Option<crate::lease::MonitorLease>,
 }
 
 impl Node {
@@ -264,10 +267,13 @@ pub struct Settings {
     pub promote_wal_log_threshold: u64,
     /// `pgautofailover.enable_sync_wal_log_threshold`.
     pub enable_sync_wal_log_threshold: u64,
+    /// `pgautofailover.node_lease_margin`: how long after a lease ran out the monitor
+    /// promotes in its place.
+    pub lease_margin_ms: i64,
 }
 
 impl Default for Settings {
-    /// The 2.0 defaults.
+    /// The 2.0 defaults, and our lease margin.
     fn default() -> Self {
         Settings {
             node_considered_unhealthy_timeout_ms: 20_000,
@@ -275,6 +281,7 @@ impl Default for Settings {
             primary_demote_timeout_ms: 30_000,
             promote_wal_log_threshold: 16 * 1024 * 1024,
             enable_sync_wal_log_threshold: 16 * 1024 * 1024,
+            lease_margin_ms: 500,
         }
     }
 }

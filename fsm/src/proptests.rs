@@ -204,6 +204,14 @@ fn arb_node(id: NodeId) -> impl Strategy<Value = Node> {
             prop::sample::select(vec![0i32, 50, 100, 50 - 101, 50 + 101]),
             prop::bool::weighted(0.8),
         ),
+        // a lease that ran out long ago, just now, or still runs; or none (a 2.0 keeper)
+        prop::sample::select(vec![
+            None,
+            Some(-3_000i64),
+            Some(-300),
+            Some(0),
+            Some(2_000),
+        ]),
     )
         .prop_map(
             move |(
@@ -211,6 +219,7 @@ fn arb_node(id: NodeId) -> impl Strategy<Value = Node> {
                 (health, report_age, change_age),
                 (lsn, tli),
                 (prio, quorum),
+                lease,
             )| {
                 let mut n = node(id, reported);
                 n.goal = goal;
@@ -222,6 +231,9 @@ fn arb_node(id: NodeId) -> impl Strategy<Value = Node> {
                 n.reported_tli = tli;
                 n.candidate_priority = prio;
                 n.replication_quorum = quorum;
+                n.lease = lease.map(|ms| crate::lease::MonitorLease {
+                    expires: NOW.plus_ms(ms),
+                });
                 n
             },
         )

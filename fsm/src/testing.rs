@@ -39,6 +39,7 @@ pub fn node(id: NodeId, state: ReplicationState) -> Node {
         candidate_priority: 50,
         replication_quorum: true,
         node_cluster: "default".to_string(),
+        lease: None,
     }
 }
 

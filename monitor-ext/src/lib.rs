@@ -6,6 +6,7 @@
 //! - `api/`: the SQL functions (`node_active`, `register_node`, `perform_failover`, ...);
 //! - [`store`]: reading and writing the tables, events and notifications;
 //! - [`beats`]: the latest heartbeats kept in shared memory between table writes;
+//! - [`leases`]: the leases keepers hold, in shared memory;
 //! - [`locks`]: the per-formation and per-group advisory locks;
 //! - [`worker`]: the background workers that probe every node's Postgres;
 //! - [`settings`]: the `pgautofailover.*` GUCs;
@@ -20,6 +21,7 @@ pub mod api;
 pub mod beats;
 pub mod errors;
 pub mod fmgr;
+pub mod leases;
 pub mod locks;
 pub mod settings;
 pub mod store;
@@ -54,6 +56,7 @@ pub extern "C-unwind" fn _PG_init() {
         }
     }
     beats::init();
+    leases::init();
     worker::register_launcher();
     worker::drop_database::install();
 }

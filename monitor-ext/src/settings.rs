@@ -1,19 +1,23 @@
-//! The monitor's settings (GUCs), with 2.0's names, units, defaults and contexts.
+//! The monitor's settings (GUCs), with 2.0's names, units and contexts.
 //!
-//! All are `sighup`: change them in postgresql.conf (or `ALTER SYSTEM`) and reload.
+//! All are `sighup` (change them in postgresql.conf or with `ALTER SYSTEM`, and reload), but
+//! `pgautofailover.keeper_lease`, which a keeper sets on its own connection. Differences from
+//! 2.0: faster health check defaults (2 s period and timeout, 1 retry after 1 s, against
+//! 5 s, 5 s, 2 and 2 s), and the lease settings `node_lease_timeout` and `node_lease_margin`
+//! (see `fsm::lease`).
 
 use std::ffi::CString;
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 /// `pgautofailover.health_check_period`: pause between two probe rounds.
-pub static HEALTH_CHECK_PERIOD: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+pub static HEALTH_CHECK_PERIOD: GucSetting<i32> = GucSetting::<i32>::new(2_000);
 /// `pgautofailover.health_check_timeout`: how long one probe attempt may take.
-pub static HEALTH_CHECK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+pub static HEALTH_CHECK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(2_000);
 /// `pgautofailover.health_check_max_retries`: attempts after a failed one before "bad".
-pub static HEALTH_CHECK_MAX_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(2);
+pub static HEALTH_CHECK_MAX_RETRIES: GucSetting<i32> = GucSetting::<i32>::new(1);
 /// `pgautofailover.health_check_retry_delay`: pause between attempts.
-pub static HEALTH_CHECK_RETRY_DELAY: GucSetting<i32> = GucSetting::<i32>::new(2_000);
+pub static HEALTH_CHECK_RETRY_DELAY: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// `pgautofailover.node_considered_unhealthy_timeout`.
 pub static NODE_CONSIDERED_UNHEALTHY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(20_000);
 /// `pgautofailover.startup_grace_period`.
@@ -25,6 +29,14 @@ pub static PROMOTE_WAL_LOG_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(1
 /// `pgautofailover.enable_sync_wal_log_threshold` (bytes).
 pub static ENABLE_SYNC_WAL_LOG_THRESHOLD: GucSetting<i32> =
     GucSetting::<i32>::new(16 * 1024 * 1024);
+/// `pgautofailover.node_lease_timeout`: the lease a keeper holds, bounded by
+/// `node_considered_unhealthy_timeout`; 0 grants none.
+pub static NODE_LEASE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(3_000);
+/// `pgautofailover.node_lease_margin`: how long after a lease ran out the monitor promotes.
+pub static NODE_LEASE_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(500);
+/// `pgautofailover.keeper_lease` (hidden, per session): the lease this connection's keeper
+/// holds, in ms; 0 for none (a pg_auto_failover 2.0 keeper).
+pub static KEEPER_LEASE: GucSetting<i32> = GucSetting::<i32>::new(0);
 /// `pgautofailover.enable_health_checks` (hidden): turns the background probe on or off.
 pub static ENABLE_HEALTH_CHECKS: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// `pgautofailover.enable_version_checks` (hidden): accepted for compatibility; this monitor
@@ -134,6 +146,34 @@ pub fn define() {
         i32::MAX,
         GucFlags::default(),
     );
+    int(
+        c"pgautofailover.node_lease_timeout",
+        c"A keeper holds a lease of this long (at most node_considered_unhealthy_timeout) from each successful heartbeat.",
+        c"A primary whose keeper did not renew its lease in time stops taking writes; 0 grants no leases (2.0 timing).",
+        &NODE_LEASE_TIMEOUT,
+        0,
+        i32::MAX,
+        ms,
+    );
+    int(
+        c"pgautofailover.node_lease_margin",
+        c"Wait this long after a primary's lease ran out before promoting another node.",
+        c"Covers the keeper's scheduling delay and the time it takes to stop Postgres.",
+        &NODE_LEASE_MARGIN,
+        0,
+        i32::MAX,
+        ms,
+    );
+    GucRegistry::define_int_guc(
+        c"pgautofailover.keeper_lease",
+        c"The lease this session's keeper holds (set by pg_autoctl).",
+        c"Each node_active() on this connection renews the node's lease for this long.",
+        &KEEPER_LEASE,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS | GucFlags::NO_SHOW_ALL,
+    );
     GucRegistry::define_bool_guc(
         c"pgautofailover.enable_health_checks",
         c"Enable background health checks.",
@@ -182,7 +222,13 @@ pub fn fsm_settings() -> fsm::Settings {
         primary_demote_timeout_ms: i64::from(PRIMARY_DEMOTE_TIMEOUT.get()),
         promote_wal_log_threshold: non_negative(PROMOTE_WAL_LOG_THRESHOLD.get()),
         enable_sync_wal_log_threshold: non_negative(ENABLE_SYNC_WAL_LOG_THRESHOLD.get()),
+        lease_margin_ms: i64::from(NODE_LEASE_MARGIN.get()),
     }
+}
+
+/// The lease this session's keeper holds, in ms (0: none).
+pub fn keeper_lease_ms() -> u64 {
+    non_negative(KEEPER_LEASE.get())
 }
 
 /// The probe's timing, as currently set.

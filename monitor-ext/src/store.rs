@@ -171,6 +171,8 @@ fn row_to_node(row: &RawRow, first: i32) -> (Node, String) {
         candidate_priority: row.i32(c(16)).unwrap_or(0),
         replication_quorum: row.bool(c(17)).unwrap_or(true),
         node_cluster: row.text(c(18)).unwrap_or_else(|| "default".to_string()),
+        // leases are not in the table: decisions attach them (crate::leases)
+        lease: None,
     };
     (node, row.text(c(19)).unwrap_or_default())
 }

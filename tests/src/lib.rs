@@ -9,6 +9,7 @@ pub mod autoctl;
 pub mod c_keeper;
 pub mod monitor;
 pub mod netns;
+pub mod procfs;
 pub mod server;
 pub mod wait;
 pub mod writer;

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub struct Ack {
     /// The row's number.
     pub id: i64,
+    /// When the INSERT was sent.
+    pub sent: Instant,
     /// When the acknowledgement came.
     pub at: Instant,
     /// Which server acknowledged it (`inet_server_addr():inet_server_port()`, or the
@@ -187,6 +189,7 @@ fn write_loop(
         // a new number each time: a row whose outcome is unknown is never retried
         next_id += 1;
         warned.store(false, Ordering::SeqCst);
+        let sent = Instant::now();
         let result = c.query_one(
             &format!(
                 "INSERT INTO {TABLE} (id, writer) VALUES ($1, $2) \
@@ -198,6 +201,7 @@ fn write_loop(
             Ok(row) if !warned.load(Ordering::SeqCst) => {
                 let ack = Ack {
                     id,
+                    sent,
                     at: Instant::now(),
                     server: row.get(0),
                 };
@@ -241,20 +245,41 @@ impl Prober {
     }
 }
 
-/// Checks that the writes of several nodes never interleave: sorted by time, the node that
-/// acknowledges changes at most `handovers` times. Returns the order of the nodes.
+/// Checks that the writes of several nodes never interleave. Nodes are ordered by their
+/// first acknowledgement (at most `handovers` + 1 of them); a node must not acknowledge a
+/// write *sent* after a later node acknowledged one. (A write sent before, whose answer
+/// arrives late — a frozen server resumed — committed before the handover.) Returns the order
+/// of the nodes.
 pub fn check_no_split_brain(mut acks: Vec<Ack>, handovers: usize) -> Result<Vec<String>, String> {
     acks.sort_by_key(|a| a.at);
     let mut order: Vec<String> = Vec::new();
     for ack in &acks {
-        if order.last() != Some(&ack.server) {
+        if !order.contains(&ack.server) {
             order.push(ack.server.clone());
         }
     }
     if order.len() > handovers + 1 {
         return Err(format!(
-            "writes were acknowledged by {order:?} in that order: more than {handovers} handover(s), two primaries took writes"
+            "writes were acknowledged by {order:?}: more than {handovers} handover(s)"
         ));
+    }
+    for (i, earlier) in order.iter().enumerate() {
+        for later in &order[i + 1..] {
+            let Some(later_first) = acks.iter().find(|a| &a.server == later).map(|a| a.at) else {
+                continue;
+            };
+            if let Some(late) = acks
+                .iter()
+                .find(|a| &a.server == earlier && a.sent > later_first)
+            {
+                return Err(format!(
+                    "{earlier} acknowledged write {} sent {:?} after {later} had acknowledged \
+                     its first write: two primaries took writes",
+                    late.id,
+                    late.sent.duration_since(later_first)
+                ));
+            }
+        }
     }
     Ok(order)
 }
@@ -266,6 +291,7 @@ mod tests {
     fn ack(server: &str, ms: u64, base: Instant) -> Ack {
         Ack {
             id: 0,
+            sent: base + Duration::from_millis(ms),
             at: base + Duration::from_millis(ms),
             server: server.to_string(),
         }
@@ -286,6 +312,20 @@ mod tests {
         );
         let split = vec![ack("a", 1, t), ack("b", 2, t), ack("a", 3, t)];
         assert!(check_no_split_brain(split, 1).is_err());
+        let three = vec![ack("a", 1, t), ack("b", 2, t), ack("c", 3, t)];
+        assert!(check_no_split_brain(three, 1).is_err());
+    }
+
+    #[test]
+    fn a_late_answer_to_a_write_sent_before_the_handover_is_no_split_brain() {
+        let t = Instant::now();
+        let mut late = ack("a", 9, t);
+        late.sent = t + Duration::from_millis(1);
+        let acks = vec![ack("a", 0, t), ack("b", 5, t), late];
+        assert_eq!(
+            check_no_split_brain(acks, 1).expect("no overlap"),
+            ["a", "b"]
+        );
     }
 
     #[test]

@@ -253,6 +253,33 @@ impl Monitor {
             .ok_or_else(|| MonitorError::Protocol(format!("no row from {sql}")))
     }
 
+    /// Takes the lease the monitor grants (`fsm::lease`): `node_lease_timeout`, at most
+    /// `node_considered_unhealthy_timeout`, declared on this connection so that every
+    /// `node_active` on it renews the lease. None: the monitor grants no leases (a
+    /// pg_auto_failover 2.0 monitor, or leases turned off with 0).
+    pub async fn take_lease(&self) -> Result<Option<u64>, MonitorError> {
+        let row = self
+            .one(
+                "SELECT (SELECT setting::bigint FROM pg_settings \
+                          WHERE name = 'pgautofailover.node_lease_timeout'), \
+                        (SELECT setting::bigint FROM pg_settings \
+                          WHERE name = 'pgautofailover.node_considered_unhealthy_timeout')",
+                &[],
+            )
+            .await?;
+        let lease: Option<i64> = get(&row, 0)?;
+        let unhealthy: Option<i64> = get(&row, 1)?;
+        let Some(lease) = lease.filter(|l| *l > 0) else {
+            return Ok(None);
+        };
+        let lease = unhealthy.map_or(lease, |u| lease.min(u)).max(1);
+        self.client()
+            .batch_execute(&format!("SET pgautofailover.keeper_lease = {lease}"))
+            .await
+            .map_err(|e| MonitorError::from_call(&e))?;
+        Ok(u64::try_from(lease).ok())
+    }
+
     /// `register_node`: adds this node to a formation and returns its first goal.
     pub async fn register_node(&self, r: &Registration<'_>) -> Result<Assignment, MonitorError> {
         let sysid = i64::from_ne_bytes(r.system_identifier.to_ne_bytes());

@@ -37,8 +37,13 @@ pub struct Observation {
     /// every second: `wal_receiver_status_interval`). A standby cut off by the network can
     /// look `streaming` until `wal_sender_timeout`; its reply time shows it is gone.
     pub streaming_standbys: i64,
+    /// Of those, how many count for synchronous replication (`sync` or `quorum`): while one
+    /// streams, a primary past its lease keeps serving (`fsm::lease`).
+    pub sync_standbys_streaming: i64,
     /// `default_transaction_read_only`.
     pub read_only: bool,
+    /// A standby's WAL receiver streams from its primary.
+    pub receiving: bool,
 }
 
 /// A connection to the local Postgres.
@@ -124,7 +129,12 @@ impl LocalPg {
                  (SELECT count(*) FROM pg_stat_replication \
                   WHERE application_name LIKE 'pgautofailover\\_standby\\_%' AND state = 'streaming' \
                     AND reply_time > now() - interval '3 seconds'), \
-                 current_setting('default_transaction_read_only')::bool",
+                 (SELECT count(*) FROM pg_stat_replication \
+                  WHERE application_name LIKE 'pgautofailover\\_standby\\_%' AND state = 'streaming' \
+                    AND sync_state IN ('sync', 'quorum') \
+                    AND reply_time > now() - interval '3 seconds'), \
+                 current_setting('default_transaction_read_only')::bool, \
+                 EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')",
                 &[],
             )
             .await
@@ -144,7 +154,9 @@ impl LocalPg {
                 .max(1),
             sync_state: row.try_get(3).map_err(get_err)?,
             streaming_standbys: row.try_get(4).map_err(get_err)?,
-            read_only: row.try_get(5).map_err(get_err)?,
+            sync_standbys_streaming: row.try_get(5).map_err(get_err)?,
+            read_only: row.try_get(6).map_err(get_err)?,
+            receiving: row.try_get(7).map_err(get_err)?,
         })
     }
 

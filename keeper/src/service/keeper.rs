@@ -1,12 +1,20 @@
 //! The keeper's main loop on a Postgres node: observe Postgres, report to the monitor with
 //! `node_active`, run the transition to the assigned state (from the table in
 //! `fsm::keeper`), or else make sure Postgres is doing what the current state expects.
-//! Between loops it waits up to a second on the monitor's notifications.
+//! Between loops it waits up to a second on the monitor's notifications (a fifth of that while
+//! a standby has lost its primary or a failover is under way).
+//!
+//! A writable node holds a lease from the monitor (`fsm::lease`): each successful heartbeat
+//! renews it from the instant the heartbeat was sent, and when it runs out with no synchronous
+//! standby streaming, the keeper fences Postgres (stops it at once) before the monitor can
+//! promote anyone else. With a monitor that grants no leases (pg_auto_failover 2.0), the 2.0
+//! rule applies instead: fence after `network_partition_timeout` without monitor or standby.
 
 use std::time::{Duration, Instant};
 
 use fsm::ReplicationState as S;
 use fsm::keeper::{KeeperAction, PostgresExpectation, expected_postgres, transition};
+use fsm::lease::{KeeperLeaseView, keeper_deadline, keeper_must_fence};
 
 use super::fencing::{RestartTracker, primary_is_partitioned};
 use super::node::NodeContext;
@@ -22,6 +30,10 @@ use crate::state::{KeeperState, unix_now};
 
 /// How long the keeper waits between two heartbeats when nothing happens.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The interval while a standby has lost its primary or takes part in a failover: the monitor
+/// decides on leases running out, which no notification announces.
+const FAILOVER_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How long one heartbeat may take. A monitor that does not answer within it counts as
 /// unreachable for this loop: a connection to a host cut off the network would otherwise hang
@@ -58,6 +70,15 @@ pub struct Keeper {
     state_saved: KeeperState,
     /// Set when the keeper decided to fence itself: the next stop is immediate.
     pub(super) fencing: bool,
+    /// The lease the monitor grants, in ms (None: it grants none).
+    lease_ms: Option<u64>,
+    /// When this node's lease runs out: send time of the last successful heartbeat + lease.
+    lease_deadline: Option<Instant>,
+    /// The origin of the millisecond clock handed to `fsm::lease`.
+    epoch: Instant,
+    /// Synchronous standbys streaming from this node at the last observation (0 when
+    /// Postgres was down).
+    sync_standbys_streaming: i64,
 }
 
 impl Keeper {
@@ -87,6 +108,10 @@ impl Keeper {
             others_refreshed: None,
             sysid_reported: false,
             fencing: false,
+            lease_ms: None,
+            lease_deadline: None,
+            epoch: Instant::now(),
+            sync_standbys_streaming: 0,
         })
     }
 
@@ -126,20 +151,32 @@ impl Keeper {
         }
     }
 
-    /// Waits for a notification, a stop request, Postgres exiting, or the heartbeat interval.
+    /// Waits for a notification, a stop request, Postgres exiting, the lease running out, or
+    /// the heartbeat interval.
     async fn wait(&mut self, stopper: &mut Stopper) {
+        let interval = self.heartbeat_interval();
+        let lease_end = self.pending_lease_deadline();
+        let lease_timer = async move {
+            match lease_end {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         let server = &mut self.node.server;
         let Some(monitor) = self.monitor.as_mut() else {
             tokio::select! {
-                () = stopper.sleep(HEARTBEAT_INTERVAL) => {}
+                () = stopper.sleep(interval) => {}
                 () = server.exited() => {}
+                () = lease_timer => {}
             }
             return;
         };
         tokio::select! {
             // Postgres died: restart it (or report it) now, not at the next heartbeat
             () = server.exited() => {}
-            n = monitor.next_notification(HEARTBEAT_INTERVAL) => match n {
+            // the lease runs out: fence now, not at the next heartbeat
+            () = lease_timer => {}
+            n = monitor.next_notification(interval) => match n {
                 Ok(Some(notification)) => {
                     tracing::debug!(channel = %notification.channel, payload = %notification.payload, "notification");
                     // other nodes changed: refresh them on this loop
@@ -193,12 +230,17 @@ impl Keeper {
         }
     }
 
-    /// The monitor connection, opened (and LISTENing) when needed.
+    /// The monitor connection, opened (LISTENing, holding a lease) when needed.
     pub(super) async fn monitor(&mut self) -> Result<&mut Monitor, MonitorError> {
         if self.monitor.as_ref().is_none_or(Monitor::is_closed) {
             self.monitor = None;
             let mut m = Monitor::connect(&self.monitor_uri, "pg_autoctl").await?;
             m.listen("state").await?;
+            let lease = m.take_lease().await?;
+            if lease != self.lease_ms {
+                tracing::info!(lease_ms = lease.unwrap_or(0), "monitor lease");
+            }
+            self.lease_ms = lease;
             self.monitor = Some(m);
         }
         self.monitor
@@ -219,6 +261,7 @@ impl Keeper {
             self.node.drop_local();
             None
         };
+        self.sync_standbys_streaming = obs.as_ref().map_or(0, |o| o.sync_standbys_streaming);
         if let Some(o) = &obs {
             if o.streaming_standbys > 0 {
                 self.state.last_secondary_contact = now;
@@ -230,25 +273,40 @@ impl Keeper {
             || (expected_postgres(current) == PostgresExpectation::RunningPrimary
                 && self.restarts.still_trying(Instant::now()));
 
-        let heartbeat = tokio::time::timeout(HEARTBEAT_TIMEOUT, self.heartbeat(pg_is_running))
-            .await
-            .unwrap_or_else(|_| {
-                Err(MonitorError::Lost(format!(
-                    "no answer within {}s",
-                    HEARTBEAT_TIMEOUT.as_secs()
-                )))
-            });
-        match heartbeat {
-            Ok(()) => {
-                self.state.last_monitor_contact = now;
-                self.fencing = false;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot report to the monitor");
-                if e.is_transient() {
-                    self.monitor = None;
+        if self.lease_ran_out(Instant::now()) {
+            self.fence("the lease from the monitor ran out and no synchronous standby streams");
+        } else {
+            // a heartbeat still in flight when the lease runs out must not delay the fence
+            let timeout = match self.pending_lease_deadline() {
+                Some(at) => HEARTBEAT_TIMEOUT.min(at.saturating_duration_since(Instant::now())),
+                None => HEARTBEAT_TIMEOUT,
+            };
+            let heartbeat = tokio::time::timeout(timeout, self.heartbeat(pg_is_running))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(MonitorError::Lost(format!(
+                        "no answer within {} ms",
+                        timeout.as_millis()
+                    )))
+                });
+            match heartbeat {
+                Ok(()) => {
+                    self.state.last_monitor_contact = now;
+                    self.fencing = false;
                 }
-                self.check_partition(now);
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot report to the monitor");
+                    if e.is_transient() {
+                        self.monitor = None;
+                    }
+                    if self.lease_ran_out(Instant::now()) {
+                        self.fence(
+                            "the lease from the monitor ran out and no synchronous standby streams",
+                        );
+                    } else {
+                        self.check_partition(now);
+                    }
+                }
             }
         }
 
@@ -335,7 +393,18 @@ impl Keeper {
             lsn: &lsn,
             sync_state: if pg_is_running { &sync_state } else { "" },
         };
-        let assignment = self.monitor().await?.node_active(&hb).await?;
+        let current = self.state.current_role;
+        let monitor = self.monitor().await?;
+        let sent = Instant::now();
+        let assignment = monitor.node_active(&hb).await?;
+        // renewed from the send time, and only by an answer that keeps this node as it is or
+        // makes it writable (an answer that demotes it is acted upon instead)
+        if let Some(lease_ms) = self.lease_ms
+            && (assignment.state == current || assignment.state.can_take_writes())
+        {
+            let deadline = keeper_deadline(self.ms_since_epoch(sent), lease_ms);
+            self.lease_deadline = Some(self.epoch + Duration::from_millis(deadline));
+        }
         if assignment.state != self.state.assigned_role {
             tracing::info!(
                 current = %self.state.current_role,
@@ -370,9 +439,69 @@ impl Keeper {
         Ok(())
     }
 
-    /// A primary that reaches neither the monitor nor a standby stops taking writes.
+    fn ms_since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether this writable node must fence now: its lease ran out, another node could be
+    /// promoted, and no synchronous standby streams (`fsm::lease::keeper_must_fence`).
+    fn lease_ran_out(&self, now: Instant) -> bool {
+        if !self.state.current_role.can_take_writes() || self.lease_ms.is_none() {
+            return false;
+        }
+        let view = KeeperLeaseView {
+            now_ms: self.ms_since_epoch(now),
+            deadline_ms: self.lease_deadline.map(|d| self.ms_since_epoch(d)),
+            has_other_nodes: !self.others.is_empty(),
+            sync_standbys_streaming: self.sync_standbys_streaming,
+        };
+        keeper_must_fence(&view)
+    }
+
+    /// The lease deadline still ahead of a writable node that would have to fence at it.
+    fn pending_lease_deadline(&self) -> Option<Instant> {
+        let deadline = self.lease_deadline?;
+        (self.state.current_role.can_take_writes()
+            && self.lease_ms.is_some()
+            && !self.others.is_empty()
+            && deadline > Instant::now())
+        .then_some(deadline)
+    }
+
+    /// How long to wait between two heartbeats.
+    fn heartbeat_interval(&self) -> Duration {
+        let current = self.state.current_role;
+        let lost_primary = matches!(current, S::Secondary | S::Catchingup)
+            && self.last_obs.as_ref().is_none_or(|o| !o.receiving);
+        let in_failover = matches!(
+            current,
+            S::ReportLsn
+                | S::PreparePromotion
+                | S::StopReplication
+                | S::FastForward
+                | S::JoinSecondary
+        );
+        if lost_primary || in_failover {
+            FAILOVER_HEARTBEAT_INTERVAL
+        } else {
+            HEARTBEAT_INTERVAL
+        }
+    }
+
+    /// Stops taking writes: Postgres is stopped at once (demote_timeout).
+    fn fence(&mut self, why: &str) {
+        if self.fencing && self.state.assigned_role == S::DemoteTimeout {
+            return;
+        }
+        tracing::warn!(state = %self.state.current_role, "{why}: fencing this primary (demote_timeout)");
+        self.state.assigned_role = S::DemoteTimeout;
+        self.fencing = true;
+    }
+
+    /// A primary that reaches neither the monitor nor a standby stops taking writes (the 2.0
+    /// rule, for a monitor that grants no leases, or before the first lease).
     fn check_partition(&mut self, now: u64) {
-        if !self.state.current_role.can_take_writes() {
+        if !self.state.current_role.can_take_writes() || self.lease_deadline.is_some() {
             return;
         }
         let timeout = Duration::from_secs(self.node.config.timeout.network_partition_timeout);

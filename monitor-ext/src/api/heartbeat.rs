@@ -18,6 +18,7 @@ use super::Decision;
 use crate::errors::{or_raise, raise, raise_fsm, sql_error};
 use crate::fmgr::{Args, Value, return_record, v1_function};
 use crate::{beats, store};
+// leases: renewed below, after the decision (see crate::leases)
 
 v1_function!(pg_finfo_pgaf_node_active);
 
@@ -111,6 +112,8 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
             relax_commit();
         }
     }
+
+    crate::leases::renew_or_forget(node_id);
 
     let (goal, priority, quorum) = decision.group.get(node_id).map_or(
         (

@@ -46,16 +46,13 @@ impl Decision {
     /// Locks the group and loads it with its formation; the caller holds the formation lock.
     pub fn load_locked(formation_id: &str, group_id: i32) -> Decision {
         locks::lock_group(formation_id, group_id, Mode::Exclusive);
-        let Some((formation, nodes)) = store::formation_and_group(formation_id, group_id) else {
+        let Some((formation, mut nodes)) = store::formation_and_group(formation_id, group_id)
+        else {
             formation_not_found(formation_id);
         };
-        let group = Group::new(
-            formation,
-            group_id,
-            nodes,
-            settings::fsm_settings(),
-            clock(),
-        );
+        let clock = clock();
+        crate::leases::attach(&mut nodes, clock.now);
+        let group = Group::new(formation, group_id, nodes, settings::fsm_settings(), clock);
         Decision {
             snapshot: group.clone(),
             group,

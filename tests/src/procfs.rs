@@ -1,4 +1,5 @@
-//! Process facts from /proc: the tree under a process, CPU time, resident memory.
+//! Process facts from /proc: the tree under a process, CPU time, resident memory; and
+//! signalling a whole tree (freezing a "host" with SIGSTOP).
 
 use std::fs;
 
@@ -82,6 +83,14 @@ pub fn tree(root: i32) -> Vec<i32> {
         i += 1;
     }
     out
+}
+
+/// Sends `signal` to `root` and every descendant (children first found, then theirs).
+pub fn signal_tree(root: i32, signal: i32) {
+    for pid in tree(root) {
+        // SAFETY: signalling processes this test started
+        unsafe { libc::kill(pid, signal) };
+    }
 }
 
 /// CPU ticks used so far by `root` and its descendants, including those that exited and

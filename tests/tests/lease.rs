@@ -1,0 +1,144 @@
+//! The primary's lease (`fsm::lease`): a primary frozen past its lease (SIGSTOP of its keeper,
+//! its Postgres and every backend: a VM paused, a process stalled in swap) is failed over, and
+//! once resumed it acknowledges no write after the new primary took one; nothing acknowledged
+//! is lost, and the old primary rejoins as a standby.
+
+use std::time::{Duration, Instant};
+
+use tests::autoctl::Cluster;
+use tests::procfs::signal_tree;
+use tests::wait;
+use tests::writer::{self, Prober, Writer, check_no_split_brain};
+
+const SETTLE: Duration = Duration::from_secs(90);
+
+/// Short health checks, a 2 s lease (bounded by node_considered_unhealthy_timeout), and a
+/// primary_demote_timeout far longer than anything the lease needs: a promotion before it
+/// shows the lease, not the 2.0 drain, decided.
+const LEASE_MONITOR: &[&str] = &[
+    "pgautofailover.health_check_period = 500",
+    "pgautofailover.health_check_timeout = 500",
+    "pgautofailover.health_check_max_retries = 1",
+    "pgautofailover.health_check_retry_delay = 200",
+    "pgautofailover.node_considered_unhealthy_timeout = 2000",
+    "pgautofailover.primary_demote_timeout = 60000",
+    "pgautofailover.startup_grace_period = 1000",
+];
+
+/// Every process of a node's "host": its service tree and its Postgres tree.
+fn host_roots(cluster: &Cluster, name: &str) -> Vec<i32> {
+    let node = cluster.node(name);
+    let mut roots: Vec<i32> = node.service.pid().into_iter().collect();
+    if let Some(pid) = std::fs::read_to_string(node.pgdata.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+    {
+        roots.push(pid);
+    }
+    roots
+}
+
+#[test]
+fn a_primary_frozen_past_its_lease_takes_no_write_after_the_new_primary() {
+    let mut cluster = Cluster::start("lease-freeze", LEASE_MONITOR);
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", SETTLE);
+    cluster.add_node("node_2", &[]);
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+    writer::prepare(&mut cluster.node("node_1").connect().expect("connect"));
+
+    let uri = cluster.on_monitor(&["show", "uri", "--formation", "default"]);
+    let uri = uri
+        .trim()
+        .replacen("postgres://", "postgres://postgres@", 1);
+    let app = Writer::start("app", &uri, None);
+    let probes: Vec<(String, Prober)> = cluster
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), Prober::start(&n.name, None, n.port)))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+
+    let roots = host_roots(&cluster, "node_1");
+    let frozen_at = Instant::now();
+    for root in &roots {
+        signal_tree(*root, libc::SIGSTOP);
+    }
+    let promoted = wait::until(
+        "node_2 to take writes",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            let states = cluster.states();
+            (states.contains("node_2:wait_primary/wait_primary")
+                || states.contains("node_2:primary/primary"))
+            .then_some(())
+        },
+    );
+    let promoted_after = frozen_at.elapsed();
+    // resume the old primary well past its lease, while the new one takes writes
+    std::thread::sleep(Duration::from_secs(2));
+    for root in &roots {
+        signal_tree(*root, libc::SIGCONT);
+    }
+    promoted.unwrap_or_else(|e| panic!("{e}: {}\n{}", cluster.states(), cluster.logs()));
+    assert!(
+        promoted_after < Duration::from_secs(20),
+        "promoted after {promoted_after:?}: the lease, not primary_demote_timeout (60 s), decides"
+    );
+
+    cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
+    let report = app.finish();
+    let mut acks = Vec::new();
+    for (name, probe) in probes {
+        acks.extend(probe.finish(&name));
+    }
+    eprintln!(
+        "freeze: node_2 took writes {promoted_after:?} after node_1 froze; application's \
+         longest write gap {:?} ({} acknowledged)",
+        report.max_gap(),
+        report.acks.len()
+    );
+    // node_1's acknowledged probe rows all reached node_2: they committed before the
+    // handover, even those whose answer came late, after the resume
+    let old_acks: Vec<i64> = acks
+        .iter()
+        .filter(|a| a.server == "node_1")
+        .map(|a| a.id)
+        .collect();
+    let order = check_no_split_brain(acks, 1).unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(order, ["node_1", "node_2"], "probe acknowledgements");
+    let mut new_primary = cluster.node("node_2").connect().expect("connect");
+    let rows_of = |client: &mut postgres::Client, writer_name: &str| -> Vec<i64> {
+        client
+            .query(
+                &format!("SELECT id FROM {} WHERE writer = $1", writer::TABLE),
+                &[&writer_name],
+            )
+            .expect("rows")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let probe_rows = rows_of(&mut new_primary, "node_1");
+    let diverged: Vec<&i64> = old_acks
+        .iter()
+        .filter(|id| !probe_rows.contains(id))
+        .collect();
+    assert!(
+        diverged.is_empty(),
+        "rows node_1 acknowledged that node_2 never had: {diverged:?}\n{}",
+        cluster.logs()
+    );
+    let present = rows_of(&mut new_primary, "app");
+    let lost: Vec<i64> = report
+        .ids()
+        .into_iter()
+        .filter(|id| !present.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged rows lost: {lost:?}\n{}",
+        cluster.logs()
+    );
+}
