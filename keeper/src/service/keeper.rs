@@ -320,6 +320,13 @@ impl Keeper {
                     ),
                 )
             })?;
+            // replication settings are applied to a running Postgres: one that crashed
+            // meanwhile is restarted first (the transition would otherwise fail forever)
+            if matches!(action, KeeperAction::EnableSyncRep | KeeperAction::DisableSyncRep)
+                && !self.node.server.is_running()
+            {
+                self.ensure_current_state().await?;
+            }
             tracing::info!(from = %current, to = %assigned, action = action.name(), "transition");
             let started = Instant::now();
             self.run_action(action).await.map_err(|e| {
