@@ -322,8 +322,10 @@ impl Keeper {
             })?;
             // replication settings are applied to a running Postgres: one that crashed
             // meanwhile is restarted first (the transition would otherwise fail forever)
-            if matches!(action, KeeperAction::EnableSyncRep | KeeperAction::DisableSyncRep)
-                && !self.node.server.is_running()
+            if matches!(
+                action,
+                KeeperAction::EnableSyncRep | KeeperAction::DisableSyncRep
+            ) && !self.node.server.is_running()
             {
                 self.ensure_current_state().await?;
             }
