@@ -218,6 +218,11 @@ const SINGLE_ROWS: &[(S, S, KeeperAction)] = {
         (S::PreparePromotion, S::WaitPrimary, A::PromoteAndOpen),
         // failover: the old primary
         (S::DemoteTimeout, S::Primary, A::StartPostgres),
+        // a keeper fences itself (lease, partition) from any writable state; the monitor may
+        // still want it there when it answers again
+        (S::DemoteTimeout, S::WaitPrimary, A::StartPostgres),
+        (S::DemoteTimeout, S::JoinPrimary, A::StartPostgres),
+        (S::DemoteTimeout, S::ApplySettings, A::StartPostgres),
         (S::Demoted, S::Catchingup, A::RewindOrInit),
         // election among several standbys
         (S::ReportLsn, S::FastForward, A::FastForward),
@@ -497,6 +502,21 @@ mod tests {
                 "docs/state-machine.md has no row for the keeper action {name}"
             );
         }
+    }
+
+    #[test]
+    fn a_self_fenced_node_resumes_whichever_writable_goal_the_monitor_still_holds() {
+        for goal in PRIMARY {
+            let action = transition(S::DemoteTimeout, goal);
+            assert!(
+                action.is_some(),
+                "demote_timeout -> {goal}: no transition after a self-fence"
+            );
+        }
+        assert_eq!(
+            transition(S::DemoteTimeout, S::WaitPrimary),
+            Some(KeeperAction::StartPostgres)
+        );
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub struct KeeperState {
     pub last_monitor_contact: u64,
     /// Unix time (s) when a standby was last seen streaming from this primary; 0: never.
     pub last_secondary_contact: u64,
+    /// The lease the monitor granted last (ms); None: it grants none, or not known yet. A
+    /// keeper that restarts with a lease known holds none until its first heartbeat succeeds.
+    #[serde(default)]
+    pub lease_ms: Option<u64>,
+    /// Whether the group had other nodes when the keeper last listed them.
+    #[serde(default)]
+    pub has_peers: bool,
 }
 
 impl KeeperState {
@@ -51,6 +58,8 @@ impl KeeperState {
             system_identifier: 0,
             last_monitor_contact: 0,
             last_secondary_contact: 0,
+            lease_ms: None,
+            has_peers: false,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The primary's lease (`fsm::lease`): a primary frozen past its lease (SIGSTOP of its keeper,
 //! its Postgres and every backend: a VM paused, a process stalled in swap) is failed over, and
 //! once resumed it acknowledges no write after the new primary took one; nothing acknowledged
-//! is lost, and the old primary rejoins as a standby.
+//! is lost, and the old primary rejoins as a standby. A primary's keeper restarted while the
+//! monitor is away holds no lease: without a synchronous standby it stays fenced until the
+//! monitor answers.
 
 use std::time::{Duration, Instant};
 
@@ -141,4 +143,57 @@ fn a_primary_frozen_past_its_lease_takes_no_write_after_the_new_primary() {
         "acknowledged rows lost: {lost:?}\n{}",
         cluster.logs()
     );
+}
+
+#[test]
+fn a_keeper_restarted_without_the_monitor_holds_no_lease_until_it_answers() {
+    let mut cluster = Cluster::start("lease-restart", LEASE_MONITOR);
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", SETTLE);
+    cluster.add_node("node_2", &[]);
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+
+    // the standby goes: the primary drops synchronous replication and writes alone
+    cluster.node_mut("node_2").service.stop_with(libc::SIGTERM);
+    cluster.wait_states(
+        "node_1:wait_primary/wait_primary node_2:secondary/catchingup",
+        SETTLE,
+    );
+
+    // the monitor goes too, then node_1's keeper restarts (a reboot)
+    cluster.monitor.stop_with(libc::SIGTERM);
+    cluster.node_mut("node_1").service.stop_with(libc::SIGTERM);
+    let pid_file = cluster.node("node_1").pgdata.join("postmaster.pid");
+    assert!(!pid_file.exists(), "the keeper stopped its Postgres");
+    cluster.restart_node("node_1");
+    // the monitor may have promoted node_2 meanwhile, for all node_1 knows: no writes
+    let watch_until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < watch_until {
+        assert!(
+            !pid_file.exists(),
+            "node_1 started Postgres without a lease and without a synchronous standby\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // the monitor answers: node_1 is still its primary, and opens again
+    let pgdata = cluster.monitor_pgdata.display().to_string();
+    cluster.monitor = cluster.autoctl.spawn(
+        "monitor-restarted",
+        &["run", "--pgdata", &pgdata],
+        &cluster.monitor_pgdata.clone(),
+    );
+    wait::until(
+        "node_1 to take writes again",
+        SETTLE,
+        Duration::from_millis(200),
+        || {
+            let mut client = cluster.node("node_1").connect().ok()?;
+            client
+                .batch_execute("CREATE TABLE IF NOT EXISTS after_restart (id int); INSERT INTO after_restart VALUES (1)")
+                .ok()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}\n{}", cluster.states(), cluster.logs()));
 }

@@ -74,6 +74,9 @@ pub struct Keeper {
     lease_ms: Option<u64>,
     /// When this node's lease runs out: send time of the last successful heartbeat + lease.
     lease_deadline: Option<Instant>,
+    /// Whether a heartbeat was attempted since the keeper started (it is, before fencing on
+    /// a lease inherited from before the restart).
+    tried_heartbeat: bool,
     /// The origin of the millisecond clock handed to `fsm::lease`.
     epoch: Instant,
     /// Synchronous standbys streaming from this node at the last observation (0 when
@@ -91,6 +94,7 @@ impl Keeper {
         let monitor_uri = PgUri::parse(&uri_text)
             .map_err(|e| CliError::bad_config(format!("pg_autoctl.monitor: {e}")))?;
         let state = KeeperState::load(&paths.state)?;
+        let inherited_lease = state.lease_ms;
         let restarts = RestartTracker::new(
             config.timeout.postgresql_restart_failure_max_retries,
             Duration::from_secs(config.timeout.postgresql_restart_failure_timeout),
@@ -108,8 +112,11 @@ impl Keeper {
             others_refreshed: None,
             sysid_reported: false,
             fencing: false,
-            lease_ms: None,
-            lease_deadline: None,
+            // a keeper that restarts knowing the monitor grants leases holds none until its
+            // first heartbeat succeeds: its lease counts as run out from the start
+            lease_ms: inherited_lease,
+            lease_deadline: inherited_lease.map(|_| Instant::now()),
+            tried_heartbeat: false,
             epoch: Instant::now(),
             sync_standbys_streaming: 0,
         })
@@ -241,6 +248,7 @@ impl Keeper {
                 tracing::info!(lease_ms = lease.unwrap_or(0), "monitor lease");
             }
             self.lease_ms = lease;
+            self.state.lease_ms = lease;
             self.monitor = Some(m);
         }
         self.monitor
@@ -273,9 +281,10 @@ impl Keeper {
             || (expected_postgres(current) == PostgresExpectation::RunningPrimary
                 && self.restarts.still_trying(Instant::now()));
 
-        if self.lease_ran_out(Instant::now()) {
+        if self.tried_heartbeat && self.lease_ran_out(Instant::now()) {
             self.fence("the lease from the monitor ran out and no synchronous standby streams");
         } else {
+            self.tried_heartbeat = true;
             // a heartbeat still in flight when the lease runs out must not delay the fence
             let timeout = match self.pending_lease_deadline() {
                 Some(at) => HEARTBEAT_TIMEOUT.min(at.saturating_duration_since(Instant::now())),
@@ -371,6 +380,8 @@ impl Keeper {
         if self.state != self.state_saved
             && (self.state.current_role != self.state_saved.current_role
                 || self.state.assigned_role != self.state_saved.assigned_role
+                || self.state.lease_ms != self.state_saved.lease_ms
+                || self.state.has_peers != self.state_saved.has_peers
                 || now.saturating_sub(self.state_saved.last_monitor_contact) >= 10)
         {
             self.save_state()?;
@@ -461,7 +472,7 @@ impl Keeper {
         let view = KeeperLeaseView {
             now_ms: self.ms_since_epoch(now),
             deadline_ms: self.lease_deadline.map(|d| self.ms_since_epoch(d)),
-            has_other_nodes: !self.others.is_empty(),
+            has_other_nodes: self.has_peers(),
             sync_standbys_streaming: self.sync_standbys_streaming,
         };
         keeper_must_fence(&view)
@@ -472,9 +483,17 @@ impl Keeper {
         let deadline = self.lease_deadline?;
         (self.state.current_role.can_take_writes()
             && self.lease_ms.is_some()
-            && !self.others.is_empty()
+            && self.has_peers()
             && deadline > Instant::now())
         .then_some(deadline)
+    }
+
+    /// Whether the group has other nodes: as last listed, or as saved before a restart.
+    fn has_peers(&self) -> bool {
+        match self.others_refreshed {
+            Some(_) => !self.others.is_empty(),
+            None => self.state.has_peers,
+        }
     }
 
     /// How long to wait between two heartbeats.
@@ -571,6 +590,7 @@ impl Keeper {
         let node_id = self.state.node_id;
         let others = self.monitor().await?.get_other_nodes(node_id).await?;
         self.others_refreshed = Some(Instant::now());
+        self.state.has_peers = !others.is_empty();
         if !self.node.pgdata().join("pg_hba.conf").exists() {
             // no database yet (a standby before its copy)
             self.others = others;
