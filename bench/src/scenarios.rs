@@ -101,21 +101,11 @@ fn lost_rows(cluster: &Cluster, report: &Report) -> usize {
         Duration::from_millis(200),
         || {
             let mut client = postgres::Client::connect(&uri, postgres::NoTls).ok()?;
-            let rows = client
-                .query(
-                    &format!("SELECT id FROM {} WHERE writer = 'app'", writer::TABLE),
-                    &[],
-                )
-                .ok()?;
-            Some(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+            writer::ids_written_by(&mut client, "app").ok()
         },
     )
     .unwrap_or_default();
-    report
-        .ids()
-        .iter()
-        .filter(|id| !present.contains(id))
-        .count()
+    writer::missing(&report.ids(), &present).len()
 }
 
 /// Runs `fault` on a settled pair under the client and measures how long writes are gone.

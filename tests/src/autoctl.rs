@@ -633,6 +633,26 @@ impl Cluster {
         self.node_mut(name).service = service;
     }
 
+    /// Asserts that node `name` holds every row the application writer `report` saw
+    /// acknowledged (waiting up to 30 s for it to answer).
+    pub fn assert_nothing_lost(&self, name: &str, report: &crate::writer::Report) {
+        let node = self.node(name);
+        let present = wait::until(
+            "the node to answer",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || crate::writer::ids_written_by(&mut node.connect().ok()?, "app").ok(),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        let lost = crate::writer::missing(&report.ids(), &present);
+        assert!(
+            lost.is_empty(),
+            "acknowledged rows lost on {name}: {lost:?} ({} acknowledged)\n{}",
+            report.acks.len(),
+            self.logs()
+        );
+    }
+
     /// Sets `key` to `value` in the configuration of node `name` and reloads its service.
     pub fn configure_node(&self, name: &str, key: &str, value: &str) {
         let node = self.node(name);

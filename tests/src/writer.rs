@@ -245,6 +245,28 @@ impl Prober {
     }
 }
 
+/// The ids of the rows `writer_name` wrote that the server behind `client` holds.
+pub fn ids_written_by(
+    client: &mut postgres::Client,
+    writer_name: &str,
+) -> Result<Vec<i64>, postgres::Error> {
+    let rows = client.query(
+        &format!("SELECT id FROM {TABLE} WHERE writer = $1"),
+        &[&writer_name],
+    )?;
+    Ok(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+}
+
+/// The acknowledged ids missing from `present`.
+pub fn missing(acknowledged: &[i64], present: &[i64]) -> Vec<i64> {
+    let present: std::collections::HashSet<i64> = present.iter().copied().collect();
+    acknowledged
+        .iter()
+        .copied()
+        .filter(|id| !present.contains(id))
+        .collect()
+}
+
 /// Checks that the writes of several nodes never interleave. Nodes are ordered by their
 /// first acknowledgement (at most `handovers` + 1 of them); a node must not acknowledge a
 /// write *sent* after a later node acknowledged one. (A write sent before, whose answer
@@ -326,6 +348,12 @@ mod tests {
             check_no_split_brain(acks, 1).expect("no overlap"),
             ["a", "b"]
         );
+    }
+
+    #[test]
+    fn missing_lists_acknowledged_ids_not_present() {
+        assert_eq!(missing(&[1, 2, 3, 4], &[4, 2]), [1, 3]);
+        assert!(missing(&[], &[1]).is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tests::autoctl::{Cluster, Node};
 use tests::wait;
-use tests::writer::{self, Report, Writer};
+use tests::writer::{self, Writer};
 
 const SETTLE: Duration = Duration::from_secs(90);
 
@@ -68,38 +68,6 @@ fn wait_for_writes(cluster: &Cluster, node: &Node, since: i64, n: i64) -> i64 {
     .unwrap_or_else(|e| panic!("{e} on {}\n{}", node.name, cluster.logs()))
 }
 
-/// Every acknowledged id is on `node`.
-fn assert_nothing_lost(cluster: &Cluster, node: &Node, report: &Report) {
-    let present: Vec<i64> = wait::until(
-        "the primary to answer",
-        Duration::from_secs(30),
-        Duration::from_millis(100),
-        || {
-            let rows = node
-                .connect()
-                .ok()?
-                .query(
-                    &format!("SELECT id FROM {} WHERE writer = 'app'", writer::TABLE),
-                    &[],
-                )
-                .ok()?;
-            Some(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-    let missing: Vec<i64> = report
-        .ids()
-        .into_iter()
-        .filter(|id| !present.contains(id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged rows lost: {missing:?} ({} acknowledged)\n{}",
-        report.acks.len(),
-        cluster.logs()
-    );
-}
-
 /// The name of the node of `old`'s formation in `primary` or `wait_primary` once exactly
 /// one is, and it is not `old`. Nodes of one formation share the prefix of their names
 /// (`node_`, `other_`).
@@ -145,7 +113,7 @@ fn primary_host_lost_standby_promoted_nothing_lost_old_primary_rejoins() {
         report.max_gap(),
         report.acks.len()
     );
-    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    cluster.assert_nothing_lost("node_2", &report);
 
     cluster.restart_node("node_1");
     cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
@@ -172,7 +140,7 @@ fn primary_postgres_that_cannot_restart_is_failed_over() {
     assert_eq!(new_primary(&cluster, "node_1"), "node_2");
     wait_for_writes(&cluster, cluster.node("node_2"), seen, 20);
     let report = writer.finish();
-    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    cluster.assert_nothing_lost("node_2", &report);
     assert!(
         cluster
             .node("node_1")
@@ -218,8 +186,8 @@ fn standby_lost_primary_keeps_writing_then_the_standby_catches_up() {
     cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
     wait_for_writes(&cluster, cluster.node("node_1"), seen, 20);
     let report = writer.finish();
-    assert_nothing_lost(&cluster, cluster.node("node_1"), &report);
-    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    cluster.assert_nothing_lost("node_1", &report);
+    cluster.assert_nothing_lost("node_2", &report);
 }
 
 #[test]
@@ -232,7 +200,7 @@ fn monitor_lost_nodes_keep_serving_and_no_failover_happens_until_it_returns() {
     // writes go on, synchronously replicated
     let seen = wait_for_writes(&cluster, cluster.node("node_1"), seen, 50);
     let report = writer.finish();
-    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    cluster.assert_nothing_lost("node_2", &report);
 
     // the primary dies too: without a monitor nobody is promoted
     cluster.node_mut("node_1").service.kill();
@@ -281,7 +249,7 @@ fn switchover_under_a_continuous_writer() {
         report.acks.len(),
         report.errors
     );
-    assert_nothing_lost(&cluster, cluster.node("node_2"), &report);
+    cluster.assert_nothing_lost("node_2", &report);
     cluster.wait_states("node_1:secondary/secondary node_2:primary/primary", SETTLE);
 }
 
@@ -358,7 +326,7 @@ fn three_nodes_priorities_quorum_and_sync_standbys() {
     assert_eq!(lose_primary(&mut cluster, "node_1"), "node_3");
     wait_for_writes(&cluster, cluster.node("node_3"), seen, 20);
     let report = writer.finish();
-    assert_nothing_lost(&cluster, cluster.node("node_3"), &report);
+    cluster.assert_nothing_lost("node_3", &report);
     cluster.restart_node("node_1");
     cluster.wait_states(
         "node_1:secondary/secondary node_2:secondary/secondary node_3:primary/primary",
@@ -526,7 +494,7 @@ fn the_chosen_standby_fast_forwards_from_the_most_advanced_one_before_promotion(
         events.contains("fast_forward"),
         "node_3 fetched the WAL it missed first:\n{events}"
     );
-    assert_nothing_lost(&cluster, cluster.node("node_3"), &report);
+    cluster.assert_nothing_lost("node_3", &report);
     let rows: i64 = cluster
         .node("node_3")
         .connect()

@@ -111,38 +111,14 @@ fn a_primary_frozen_past_its_lease_takes_no_write_after_the_new_primary() {
     let order = check_no_split_brain(acks, 1).unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     assert_eq!(order, ["node_1", "node_2"], "probe acknowledgements");
     let mut new_primary = cluster.node("node_2").connect().expect("connect");
-    let rows_of = |client: &mut postgres::Client, writer_name: &str| -> Vec<i64> {
-        client
-            .query(
-                &format!("SELECT id FROM {} WHERE writer = $1", writer::TABLE),
-                &[&writer_name],
-            )
-            .expect("rows")
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    };
-    let probe_rows = rows_of(&mut new_primary, "node_1");
-    let diverged: Vec<&i64> = old_acks
-        .iter()
-        .filter(|id| !probe_rows.contains(id))
-        .collect();
+    let probe_rows = writer::ids_written_by(&mut new_primary, "node_1").expect("rows");
+    let diverged = writer::missing(&old_acks, &probe_rows);
     assert!(
         diverged.is_empty(),
         "rows node_1 acknowledged that node_2 never had: {diverged:?}\n{}",
         cluster.logs()
     );
-    let present = rows_of(&mut new_primary, "app");
-    let lost: Vec<i64> = report
-        .ids()
-        .into_iter()
-        .filter(|id| !present.contains(id))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "acknowledged rows lost: {lost:?}\n{}",
-        cluster.logs()
-    );
+    cluster.assert_nothing_lost("node_2", &report);
 }
 
 #[test]

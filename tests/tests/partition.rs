@@ -100,27 +100,6 @@ fn a_primary_cut_off_fences_itself_and_the_standby_takes_over() {
     );
     let order = check_no_split_brain(acks, 1).unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     assert_eq!(order, ["node_1", "node_2"], "probe acknowledgements");
-    let present: Vec<i64> = cluster
-        .node("node_2")
-        .connect()
-        .expect("connect")
-        .query(
-            &format!("SELECT id FROM {} WHERE writer = 'app'", writer::TABLE),
-            &[],
-        )
-        .expect("rows")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let lost: Vec<i64> = report
-        .ids()
-        .into_iter()
-        .filter(|id| !present.contains(id))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "acknowledged rows lost: {lost:?}\n{}",
-        cluster.logs()
-    );
+    cluster.assert_nothing_lost("node_2", &report);
     assert!(!report.acks.is_empty());
 }
