@@ -70,15 +70,6 @@ pub struct Key {
     pub secret: bool,
 }
 
-const SSL_MODES: &[&str] = &[
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-];
-
 const fn key(section: &'static str, option: &'static str, kind: Kind, applies: For) -> Key {
     Key {
         section,
@@ -162,7 +153,12 @@ pub const KEYS: &[Key] = &[
     ),
     with_default(key("ssl", "active", Kind::Int(0, 1), For::Both), "0"),
     with_default(
-        key("ssl", "sslmode", Kind::Choice(SSL_MODES), For::Both),
+        key(
+            "ssl",
+            "sslmode",
+            Kind::Choice(crate::monitor::uri::SSL_MODES),
+            For::Both,
+        ),
         "prefer",
     ),
     key("ssl", "ca_file", Kind::Text, For::Both),

@@ -28,6 +28,18 @@ pub fn built_binary() -> PathBuf {
     })
 }
 
+/// Monitor settings for fast tests: health checks every 0.5 s, a node unhealthy 2 s after its last report, the old primary
+/// given 6 s to fence itself; keepers fence after 3 s alone (less than 2 + 6).
+pub const FAST_MONITOR: &[&str] = &[
+    "pgautofailover.health_check_period = 500",
+    "pgautofailover.health_check_timeout = 500",
+    "pgautofailover.health_check_max_retries = 1",
+    "pgautofailover.health_check_retry_delay = 200",
+    "pgautofailover.node_considered_unhealthy_timeout = 2000",
+    "pgautofailover.primary_demote_timeout = 6000",
+    "pgautofailover.startup_grace_period = 1000",
+];
+
 /// Which pg_autoctl a cluster runs: ours, or pg_auto_failover 2.0's (for benchmarks), each
 /// with the Postgres installation it uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

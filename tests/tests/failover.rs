@@ -7,23 +7,11 @@
 
 use std::time::{Duration, Instant};
 
-use tests::autoctl::{Cluster, Node};
+use tests::autoctl::{Cluster, FAST_MONITOR, Node};
 use tests::wait;
 use tests::writer::{self, Writer};
 
 const SETTLE: Duration = Duration::from_secs(90);
-
-/// Health checks every 0.5 s, a node unhealthy 2 s after its last report, the old primary
-/// given 6 s to fence itself; keepers fence after 3 s alone (less than 2 + 6).
-pub const FAST_MONITOR: &[&str] = &[
-    "pgautofailover.health_check_period = 500",
-    "pgautofailover.health_check_timeout = 500",
-    "pgautofailover.health_check_max_retries = 1",
-    "pgautofailover.health_check_retry_delay = 200",
-    "pgautofailover.node_considered_unhealthy_timeout = 2000",
-    "pgautofailover.primary_demote_timeout = 6000",
-    "pgautofailover.startup_grace_period = 1000",
-];
 
 fn fast_pair(label: &str) -> Cluster {
     let mut cluster = Cluster::start(label, FAST_MONITOR);
@@ -66,6 +54,29 @@ fn wait_for_writes(cluster: &Cluster, node: &Node, since: i64, n: i64) -> i64 {
         },
     )
     .unwrap_or_else(|e| panic!("{e} on {}\n{}", node.name, cluster.logs()))
+}
+
+/// [`fast_pair`] plus a third node, node_3, a secondary too, and `number_sync_standbys` set
+/// back to 0 (the second quorum standby made it 1, as 2.0 does): commits need one of the two
+/// standbys.
+fn fast_trio(label: &str) -> Cluster {
+    let mut cluster = fast_pair(label);
+    cluster.add_node("node_3", &[]);
+    cluster.wait_states(
+        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
+        SETTLE,
+    );
+    cluster.configure_node("node_3", "timeout.network_partition_timeout", "3");
+    let m = cluster.monitor_pgdata.display().to_string();
+    cluster.ok(&[
+        "set",
+        "formation",
+        "number-sync-standbys",
+        "--pgdata",
+        &m,
+        "0",
+    ]);
+    cluster
 }
 
 /// The name of the node of `old`'s formation in `primary` or `wait_primary` once exactly
@@ -273,24 +284,9 @@ fn lose_primary(cluster: &mut Cluster, old: &str) -> String {
 
 #[test]
 fn three_nodes_priorities_quorum_and_sync_standbys() {
-    let mut cluster = fast_pair("fo-three");
-    cluster.add_node("node_3", &[]);
-    cluster.wait_states(
-        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
-        SETTLE,
-    );
-    cluster.configure_node("node_3", "timeout.network_partition_timeout", "3");
+    // number_sync_standbys back to 0 so that one of the standbys may leave the quorum
+    let mut cluster = fast_trio("fo-three");
     let m = cluster.monitor_pgdata.display().to_string();
-    // a second quorum standby made number_sync_standbys 1 (as 2.0 does): back to 0 so that
-    // one of them may leave the quorum
-    cluster.ok(&[
-        "set",
-        "formation",
-        "number-sync-standbys",
-        "--pgdata",
-        &m,
-        "0",
-    ]);
     // node_2: highest priority, but asynchronous (outside the replication quorum)
     cluster.ok(&[
         "set",
@@ -442,23 +438,9 @@ fn wal_receiver_pid(node: &Node) -> i32 {
 
 #[test]
 fn the_chosen_standby_fast_forwards_from_the_most_advanced_one_before_promotion() {
-    let mut cluster = fast_pair("fo-ff");
-    cluster.add_node("node_3", &[]);
-    cluster.wait_states(
-        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
-        SETTLE,
-    );
-    cluster.configure_node("node_3", "timeout.network_partition_timeout", "3");
-    let m = cluster.monitor_pgdata.display().to_string();
     // commits need one of the two standbys; node_3 is preferred for promotion
-    cluster.ok(&[
-        "set",
-        "formation",
-        "number-sync-standbys",
-        "--pgdata",
-        &m,
-        "0",
-    ]);
+    let mut cluster = fast_trio("fo-ff");
+    let m = cluster.monitor_pgdata.display().to_string();
     cluster.ok(&[
         "set",
         "node",

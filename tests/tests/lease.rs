@@ -7,25 +7,23 @@
 
 use std::time::{Duration, Instant};
 
-use tests::autoctl::Cluster;
+use tests::autoctl::{Cluster, FAST_MONITOR};
 use tests::procfs::signal_tree;
 use tests::wait;
 use tests::writer::{self, Prober, Writer, check_no_split_brain};
 
 const SETTLE: Duration = Duration::from_secs(90);
 
-/// Short health checks, a 2 s lease (bounded by node_considered_unhealthy_timeout), and a
+/// [`FAST_MONITOR`] (a 2 s lease, bounded by node_considered_unhealthy_timeout), with a
 /// primary_demote_timeout far longer than anything the lease needs: a promotion before it
-/// shows the lease, not the 2.0 drain, decided.
-const LEASE_MONITOR: &[&str] = &[
-    "pgautofailover.health_check_period = 500",
-    "pgautofailover.health_check_timeout = 500",
-    "pgautofailover.health_check_max_retries = 1",
-    "pgautofailover.health_check_retry_delay = 200",
-    "pgautofailover.node_considered_unhealthy_timeout = 2000",
-    "pgautofailover.primary_demote_timeout = 60000",
-    "pgautofailover.startup_grace_period = 1000",
-];
+/// shows the lease, not the 2.0 drain, decided. A later line of postgresql.conf wins.
+fn lease_monitor() -> Vec<&'static str> {
+    [
+        FAST_MONITOR,
+        &["pgautofailover.primary_demote_timeout = 60000"],
+    ]
+    .concat()
+}
 
 /// Every process of a node's "host": its service tree and its Postgres tree.
 fn host_roots(cluster: &Cluster, name: &str) -> Vec<i32> {
@@ -42,7 +40,7 @@ fn host_roots(cluster: &Cluster, name: &str) -> Vec<i32> {
 
 #[test]
 fn a_primary_frozen_past_its_lease_takes_no_write_after_the_new_primary() {
-    let mut cluster = Cluster::start("lease-freeze", LEASE_MONITOR);
+    let mut cluster = Cluster::start("lease-freeze", &lease_monitor());
     cluster.add_node("node_1", &[]);
     cluster.wait_states("node_1:single/single", SETTLE);
     cluster.add_node("node_2", &[]);
@@ -123,7 +121,7 @@ fn a_primary_frozen_past_its_lease_takes_no_write_after_the_new_primary() {
 
 #[test]
 fn a_keeper_restarted_without_the_monitor_holds_no_lease_until_it_answers() {
-    let mut cluster = Cluster::start("lease-restart", LEASE_MONITOR);
+    let mut cluster = Cluster::start("lease-restart", &lease_monitor());
     cluster.add_node("node_1", &[]);
     cluster.wait_states("node_1:single/single", SETTLE);
     cluster.add_node("node_2", &[]);

@@ -5,22 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use tests::autoctl::Cluster;
+use tests::autoctl::{Cluster, FAST_MONITOR};
 use tests::wait;
 use tests::writer::{self, Prober, Writer, check_no_split_brain};
 
 const SETTLE: Duration = Duration::from_secs(90);
-
-/// As in failover.rs: short health checks, a node unhealthy after 2 s, 6 s to fence.
-const FAST_MONITOR: &[&str] = &[
-    "pgautofailover.health_check_period = 500",
-    "pgautofailover.health_check_timeout = 500",
-    "pgautofailover.health_check_max_retries = 1",
-    "pgautofailover.health_check_retry_delay = 200",
-    "pgautofailover.node_considered_unhealthy_timeout = 2000",
-    "pgautofailover.primary_demote_timeout = 6000",
-    "pgautofailover.startup_grace_period = 1000",
-];
 
 #[test]
 fn a_primary_cut_off_fences_itself_and_the_standby_takes_over() {

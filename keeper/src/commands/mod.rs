@@ -178,6 +178,16 @@ pub async fn connect_monitor(args: &MonitorArgs) -> CliResult<(Monitor, Option<C
     Ok((monitor, config))
 }
 
+/// The node named by `--name`, else the node whose `--pgdata` was given.
+pub fn node_name_of(flag: &Option<String>, config: &Option<Config>) -> Option<String> {
+    flag.clone().or_else(|| {
+        config
+            .as_ref()
+            .filter(|c| c.role == Role::Keeper)
+            .map(|c| c.name.clone())
+    })
+}
+
 /// The formation a command is about: `--formation`, else the node's, else "default".
 pub fn formation_of(flag: &Option<String>, config: &Option<Config>) -> String {
     flag.clone()

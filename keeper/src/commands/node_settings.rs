@@ -11,7 +11,7 @@ use crate::cli::{
     FormationArgs, MonitorArgs, NodeTargetArgs, SetMetadataArgs, SetPriorityArgs, SetQuorumArgs,
     SetSyncStandbysArgs,
 };
-use crate::config::{Config, Role};
+use crate::config::Config;
 use crate::exit::{CliError, CliResult};
 use crate::monitor::Monitor;
 use crate::state::KeeperState;
@@ -26,15 +26,7 @@ async fn target(
     config: &Option<Config>,
 ) -> CliResult<(String, String, i64, i32)> {
     let formation = formation_of(&a.formation, config);
-    let name = a
-        .name
-        .clone()
-        .or_else(|| {
-            config
-                .as_ref()
-                .filter(|c| c.role == Role::Keeper)
-                .map(|c| c.name.clone())
-        })
+    let name = super::node_name_of(&a.name, config)
         .ok_or_else(|| CliError::bad_args("which node? use --name, or --pgdata of a node"))?;
     let (id, group, _, _) = monitor
         .node_by_name(&formation, &name)

@@ -6,7 +6,6 @@ use std::time::Duration;
 use super::wait::{follow_group, is_stable, writable};
 use super::{connect_monitor, formation_of};
 use crate::cli::{PerformArgs, PromotionArgs};
-use crate::config::Role;
 use crate::exit::{CliError, CliResult};
 
 /// `perform failover` and `perform switchover` (the same call, as in 2.0).
@@ -46,18 +45,9 @@ pub async fn failover(a: PerformArgs, switchover: bool) -> CliResult<()> {
 pub async fn promotion(a: PromotionArgs) -> CliResult<()> {
     let (mut monitor, config) = connect_monitor(&a.monitor).await?;
     let formation = formation_of(&a.formation, &config);
-    let name = a
-        .name
-        .clone()
-        .or_else(|| {
-            config
-                .as_ref()
-                .filter(|c| c.role == Role::Keeper)
-                .map(|c| c.name.clone())
-        })
-        .ok_or_else(|| {
-            CliError::bad_args("--name is required").hint("Name the node to promote.")
-        })?;
+    let name = super::node_name_of(&a.name, &config).ok_or_else(|| {
+        CliError::bad_args("--name is required").hint("Name the node to promote.")
+    })?;
     let Some((_, group, _, _)) = monitor.node_by_name(&formation, &name).await? else {
         return Err(CliError::bad_args(format!(
             "no node named \"{name}\" in formation \"{formation}\""

@@ -79,7 +79,8 @@ const KNOWN_PARAMS: &[&str] = &[
     "port",
 ];
 
-const SSL_MODES: &[&str] = &[
+/// libpq's sslmode values (also the choices of the `ssl.sslmode` setting).
+pub const SSL_MODES: &[&str] = &[
     "disable",
     "allow",
     "prefer",

@@ -200,19 +200,26 @@ impl Keeper {
         self.node.server.start().await
     }
 
+    /// The most advanced standby of this node's group, as the monitor knows it; `missing` is
+    /// the error when there is none.
+    async fn most_advanced_standby(&mut self, missing: &str) -> CliResult<NodeAddress> {
+        let formation = self.node.config.formation.clone();
+        let group = self.state.group_id;
+        self.monitor()
+            .await?
+            .get_most_advanced_standby(&formation, group)
+            .await?
+            .ok_or_else(|| CliError::new(Exit::Monitor, missing))
+    }
+
     /// init → report_lsn during an election: copy the most advanced other node, then wait
     /// without an upstream.
     async fn init_from_peer(&mut self) -> CliResult<()> {
         let pgdata = self.node.pgdata().to_path_buf();
         if pgdata::inspect(&pgdata).map_err(|e| io_error(&pgdata, e))? == PgdataContents::Empty {
-            let formation = self.node.config.formation.clone();
-            let group = self.state.group_id;
             let source = self
-                .monitor()
-                .await?
-                .get_most_advanced_standby(&formation, group)
-                .await?
-                .ok_or_else(|| CliError::new(Exit::Monitor, "no node to copy the data from"))?;
+                .most_advanced_standby("no node to copy the data from")
+                .await?;
             self.base_backup(&source).await?;
             self.prepare_copied_data().await?;
         }
@@ -534,14 +541,9 @@ impl Keeper {
 
     /// report_lsn → fast_forward: stream the missing WAL from the most advanced standby.
     async fn fast_forward(&mut self) -> CliResult<()> {
-        let formation = self.node.config.formation.clone();
-        let group = self.state.group_id;
         let source = self
-            .monitor()
-            .await?
-            .get_most_advanced_standby(&formation, group)
-            .await?
-            .ok_or_else(|| CliError::new(Exit::Monitor, "no standby to fast-forward from"))?;
+            .most_advanced_standby("no standby to fast-forward from")
+            .await?;
         let upstream = self.upstream(&source, false);
         conf::write_standby(self.node.pgdata(), Some(&upstream))
             .map_err(|e| io_error(self.node.pgdata(), e))?;
