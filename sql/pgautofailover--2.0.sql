@@ -3,6 +3,11 @@
 -- Objects, names, argument lists, defaults and result columns are those of pg_auto_failover
 -- 2.0, so that its keepers and tools work unchanged. Functions marked LANGUAGE C are
 -- implemented in Rust (monitor-ext/); the others are plain SQL.
+--
+-- Every function runs with a pinned search_path (pg_catalog, then pg_temp last) and names
+-- its tables with their schema: a caller's search_path, or objects that the database owner
+-- could create in another schema, never change what a function calls, whoever it runs as
+-- (SECURITY DEFINER functions run as the superuser who created the extension).
 
 \echo Use "CREATE EXTENSION pgautofailover" to load this file. \quit
 
@@ -60,6 +65,7 @@ INSERT INTO pgautofailover.formation (formationid) VALUES ('default');
 CREATE FUNCTION pgautofailover.update_secondary_check()
   RETURNS trigger
   LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     standby bigint;
@@ -178,6 +184,7 @@ CREATE FUNCTION pgautofailover.create_formation
    OUT number_sync_standbys int
  )
 RETURNS record LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_create_formation';
 
 CREATE FUNCTION pgautofailover.drop_formation
@@ -185,6 +192,7 @@ CREATE FUNCTION pgautofailover.drop_formation
     IN formation_id text
  )
 RETURNS void LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_drop_formation';
 
 CREATE FUNCTION pgautofailover.enable_secondary
@@ -192,6 +200,7 @@ CREATE FUNCTION pgautofailover.enable_secondary
     IN formation_id text
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_enable_secondary';
 
 CREATE FUNCTION pgautofailover.disable_secondary
@@ -199,6 +208,7 @@ CREATE FUNCTION pgautofailover.disable_secondary
     IN formation_id text
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_disable_secondary';
 
 CREATE FUNCTION pgautofailover.set_formation_number_sync_standbys
@@ -207,6 +217,7 @@ CREATE FUNCTION pgautofailover.set_formation_number_sync_standbys
     IN number_sync_standbys int
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_set_formation_number_sync_standbys';
 
 ------------------------------------------------------------------------------------------------
@@ -236,6 +247,7 @@ CREATE FUNCTION pgautofailover.register_node
    OUT assigned_node_name   text
  )
 RETURNS record LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_register_node';
 
 CREATE FUNCTION pgautofailover.node_active
@@ -255,6 +267,7 @@ CREATE FUNCTION pgautofailover.node_active
    OUT assigned_replication_quorum bool
  )
 RETURNS record LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_node_active';
 
 CREATE FUNCTION pgautofailover.update_node_metadata
@@ -265,6 +278,7 @@ CREATE FUNCTION pgautofailover.update_node_metadata
     IN node_port int
  )
 RETURNS bool LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_update_node_metadata';
 
 CREATE FUNCTION pgautofailover.set_node_system_identifier
@@ -277,6 +291,7 @@ CREATE FUNCTION pgautofailover.set_node_system_identifier
    OUT node_port         int
  )
 RETURNS record LANGUAGE SQL STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
       UPDATE pgautofailover.node
          SET sysidentifier = $2
@@ -294,6 +309,7 @@ CREATE FUNCTION pgautofailover.set_group_system_identifier
    OUT node_port          int
  )
 RETURNS SETOF record LANGUAGE SQL STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS $$
       UPDATE pgautofailover.node
          SET sysidentifier = $2
@@ -318,6 +334,7 @@ CREATE FUNCTION pgautofailover.get_nodes
    OUT node_is_primary  bool
  )
 RETURNS SETOF record LANGUAGE C
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_get_nodes';
 
 CREATE FUNCTION pgautofailover.get_primary
@@ -330,6 +347,7 @@ CREATE FUNCTION pgautofailover.get_primary
    OUT primary_port      int
  )
 RETURNS record LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_get_primary';
 
 CREATE FUNCTION pgautofailover.get_other_nodes
@@ -343,6 +361,7 @@ CREATE FUNCTION pgautofailover.get_other_nodes
    OUT node_is_primary  bool
  )
 RETURNS SETOF record LANGUAGE C STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_get_other_nodes';
 
 CREATE FUNCTION pgautofailover.get_other_nodes
@@ -357,6 +376,7 @@ CREATE FUNCTION pgautofailover.get_other_nodes
    OUT node_is_primary  bool
  )
 RETURNS SETOF record LANGUAGE C STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_get_other_nodes';
 
 CREATE FUNCTION pgautofailover.get_coordinator
@@ -366,6 +386,7 @@ CREATE FUNCTION pgautofailover.get_coordinator
    OUT node_port     int
  )
 RETURNS SETOF record LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT nodehost, nodeport
       FROM pgautofailover.node
@@ -387,6 +408,7 @@ CREATE FUNCTION pgautofailover.get_most_advanced_standby
    OUT node_is_primary  bool
  )
 RETURNS SETOF record LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
    SELECT nodeid, nodename, nodehost, nodeport, reportedlsn, false
      FROM pgautofailover.node
@@ -407,6 +429,7 @@ CREATE FUNCTION pgautofailover.remove_node
     IN force   bool DEFAULT 'false'
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_remove_node_by_nodeid';
 
 CREATE FUNCTION pgautofailover.remove_node
@@ -416,6 +439,7 @@ CREATE FUNCTION pgautofailover.remove_node
     IN force     bool DEFAULT 'false'
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_remove_node_by_host';
 
 CREATE FUNCTION pgautofailover.perform_failover
@@ -424,6 +448,7 @@ CREATE FUNCTION pgautofailover.perform_failover
     IN group_id     int  DEFAULT 0
  )
 RETURNS void LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_perform_failover';
 
 CREATE FUNCTION pgautofailover.perform_promotion
@@ -432,6 +457,7 @@ CREATE FUNCTION pgautofailover.perform_promotion
     IN node_name    text
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_perform_promotion';
 
 CREATE FUNCTION pgautofailover.start_maintenance
@@ -439,6 +465,7 @@ CREATE FUNCTION pgautofailover.start_maintenance
     IN node_id bigint
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_start_maintenance';
 
 CREATE FUNCTION pgautofailover.stop_maintenance
@@ -446,6 +473,7 @@ CREATE FUNCTION pgautofailover.stop_maintenance
     IN node_id bigint
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_stop_maintenance';
 
 CREATE FUNCTION pgautofailover.set_node_candidate_priority
@@ -455,6 +483,7 @@ CREATE FUNCTION pgautofailover.set_node_candidate_priority
     IN candidate_priority int
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_set_node_candidate_priority';
 
 CREATE FUNCTION pgautofailover.set_node_replication_quorum
@@ -464,6 +493,7 @@ CREATE FUNCTION pgautofailover.set_node_replication_quorum
     IN replication_quorum bool
  )
 RETURNS bool LANGUAGE C STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_set_node_replication_quorum';
 
 CREATE FUNCTION pgautofailover.synchronous_standby_names
@@ -472,6 +502,7 @@ CREATE FUNCTION pgautofailover.synchronous_standby_names
     IN group_id     int  DEFAULT 0
  )
 RETURNS text LANGUAGE C STRICT
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgaf_synchronous_standby_names';
 
 ------------------------------------------------------------------------------------------------
@@ -483,6 +514,7 @@ CREATE FUNCTION pgautofailover.last_events
     count int DEFAULT 10
  )
 RETURNS SETOF pgautofailover.event LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT eventid, eventtime, formationid, nodeid, groupid, nodename, nodehost, nodeport,
          reportedstate, goalstate, reportedrepstate, reportedtli, reportedlsn,
@@ -502,6 +534,7 @@ CREATE FUNCTION pgautofailover.last_events
     count        int  DEFAULT 10
  )
 RETURNS SETOF pgautofailover.event LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT eventid, eventtime, formationid, nodeid, groupid, nodename, nodehost, nodeport,
          reportedstate, goalstate, reportedrepstate, reportedtli, reportedlsn,
@@ -523,6 +556,7 @@ CREATE FUNCTION pgautofailover.last_events
     count        int DEFAULT 10
  )
 RETURNS SETOF pgautofailover.event LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT eventid, eventtime, formationid, nodeid, groupid, nodename, nodehost, nodeport,
          reportedstate, goalstate, reportedrepstate, reportedtli, reportedlsn,
@@ -557,6 +591,7 @@ CREATE FUNCTION pgautofailover.current_state
    OUT nodecluster           text
  )
 RETURNS SETOF record LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
    SELECT kind, nodename, nodehost, nodeport, groupid, nodeid,
           reportedstate, goalstate, candidatepriority, replicationquorum,
@@ -587,6 +622,7 @@ CREATE FUNCTION pgautofailover.current_state
    OUT nodecluster           text
  )
 RETURNS SETOF record LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
    SELECT kind, nodename, nodehost, nodeport, groupid, nodeid,
           reportedstate, goalstate, candidatepriority, replicationquorum,
@@ -607,6 +643,7 @@ CREATE FUNCTION pgautofailover.formation_uri
     IN sslcrl       text DEFAULT ''
  )
 RETURNS text LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
            WHEN string_agg(format('%s:%s', nodehost, nodeport), ',') IS NOT NULL
@@ -638,6 +675,7 @@ CREATE FUNCTION pgautofailover.formation_settings
    OUT value        text
  )
 RETURNS SETOF record LANGUAGE SQL STRICT
+SET search_path = pg_catalog, pg_temp
 AS $$
   (
     SELECT 'formation', NULL::int, NULL::bigint, formationid,

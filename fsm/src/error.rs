@@ -56,7 +56,7 @@ pub enum FsmError {
         hint: Option<String>,
     },
     /// A formation that does not exist.
-    #[error("formation \"{formation_id}\" does not exist")]
+    #[error("formation {} does not exist", crate::vocab::shown(.formation_id))]
     FormationNotFound {
         /// The formation asked for.
         formation_id: String,

@@ -30,6 +30,7 @@ pub mod register;
 pub mod report;
 pub mod rules;
 mod state;
+pub mod vocab;
 
 #[cfg(test)]
 mod testing;

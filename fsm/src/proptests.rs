@@ -253,7 +253,7 @@ fn arb_group() -> impl Strategy<Value = Group> {
 }
 
 /// A fixed seed, so that CI runs are reproducible; set `PROPTEST_RNG_SEED` to explore others.
-fn config(cases: u32) -> ProptestConfig {
+pub(crate) fn config(cases: u32) -> ProptestConfig {
     let mut config = ProptestConfig::with_cases(cases);
     if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
         config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x00C0_FFEE);

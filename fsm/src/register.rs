@@ -5,9 +5,11 @@
 
 use crate::group::{Group, MAX_USER_CANDIDATE_PRIORITY};
 use crate::model::{Formation, FormationKind};
+use crate::vocab::{self, ClusterName, FormationId, Host, NodeName, PgIdentifier};
 use crate::{FsmError, ReplicationState as S};
 
-/// A `register_node()` call, validated field by field by [`plan`].
+/// A `register_node()` call, validated field by field by [`Registration::check`] (which
+/// [`plan`] calls first).
 #[derive(Debug, Clone)]
 pub struct Registration {
     /// `node_host`.
@@ -16,6 +18,12 @@ pub struct Registration {
     pub port: i32,
     /// `dbname`.
     pub dbname: String,
+    /// `node_name` ('' lets the monitor name it `node_<id>`).
+    pub name: String,
+    /// `desired_node_id` (-1: the next free id).
+    pub desired_node_id: i64,
+    /// `node_cluster`.
+    pub node_cluster: String,
     /// `desired_group_id` (-1: let the monitor choose).
     pub desired_group_id: i32,
     /// `initial_group_role`: `init` lets the monitor choose, anything else must match.
@@ -47,19 +55,8 @@ pub fn plan(
     group: &Group,
     request: &Registration,
 ) -> Result<Plan, FsmError> {
+    request.check()?;
     let endpoint = format!("{}:{}", request.host, request.port);
-    if request.host.trim().is_empty() {
-        return Err(FsmError::invalid(
-            "node_host must not be empty: give the host name or IP address other nodes and the \
-             monitor use to reach this node",
-        ));
-    }
-    if !(1..=65535).contains(&request.port) {
-        return Err(FsmError::invalid(format!(
-            "invalid node_port {}: expected a TCP port between 1 and 65535",
-            request.port
-        )));
-    }
     if !(0..=MAX_USER_CANDIDATE_PRIORITY).contains(&request.candidate_priority) {
         return Err(FsmError::invalid(format!(
             "invalid value for candidate_priority \"{}\": expected an integer value between 0 \
@@ -140,6 +137,69 @@ pub fn plan(
         set_kind,
         set_dbname,
     })
+}
+
+impl Registration {
+    /// Checks every value against the vocabulary ([`crate::vocab`]): the host other nodes will
+    /// write into their `pg_hba.conf` and connection strings, the port, names and ids. Nothing
+    /// is looked up yet, so a refused value is never stored nor searched for.
+    pub fn check(&self) -> Result<(), FsmError> {
+        check_endpoint(&self.host, i64::from(self.port))?;
+        PgIdentifier::parse(&self.dbname).map_err(|e| e.for_field("dbname"))?;
+        if !self.name.is_empty() {
+            NodeName::parse(&self.name).map_err(|e| e.for_field("node_name"))?;
+        }
+        if self.desired_node_id != -1 {
+            vocab::node_id("desired_node_id", self.desired_node_id)
+                .map_err(|e| FsmError::invalid(format!("{e}, or -1 for the next free one")))?;
+        }
+        if self.desired_group_id < -1 {
+            return Err(FsmError::invalid(format!(
+                "invalid desired_group_id {}: a group id is 0 or more, or -1 to let the monitor \
+                 choose",
+                self.desired_group_id
+            )));
+        }
+        ClusterName::parse(&self.node_cluster).map_err(|e| e.for_field("node_cluster"))?;
+        Ok(())
+    }
+}
+
+/// Checks a node's host and port, as `register_node()` and `update_node_metadata()` take them.
+pub fn check_endpoint(host: &str, port: i64) -> Result<(), FsmError> {
+    Host::parse(host).map_err(|e| e.for_field("node_host"))?;
+    vocab::port("node_port", port)?;
+    Ok(())
+}
+
+/// Checks what `update_node_metadata()` sets.
+pub fn check_metadata(name: &str, host: &str, port: i64) -> Result<(), FsmError> {
+    NodeName::parse(name).map_err(|e| e.for_field("node_name"))?;
+    check_endpoint(host, port)
+}
+
+/// Checks a new formation: its id, kind, database and `number_sync_standbys`; returns the
+/// kind.
+pub fn check_new_formation(
+    id: &str,
+    kind: &str,
+    dbname: &str,
+    number_sync_standbys: i32,
+) -> Result<FormationKind, FsmError> {
+    FormationId::parse(id).map_err(|e| e.for_field("formation_id"))?;
+    let kind = FormationKind::parse(kind).ok_or_else(|| {
+        FsmError::invalid(format!(
+            "unknown formation kind {}: expected pgsql or citus",
+            vocab::shown(kind)
+        ))
+    })?;
+    PgIdentifier::parse(dbname).map_err(|e| e.for_field("dbname"))?;
+    if number_sync_standbys < 0 {
+        return Err(FsmError::InvalidValue {
+            message: format!("invalid value for number_sync_standbys: \"{number_sync_standbys}\""),
+        });
+    }
+    Ok(kind)
 }
 
 fn initial_state(

@@ -7,6 +7,7 @@ use crate::register::{self, Registration};
 use crate::rules::proceed;
 use crate::sim::Sim;
 use crate::testing::{NOW, formation, goal, group, kill, node};
+use crate::vocab;
 use crate::{FsmError, Group, ReplicationState as S};
 
 fn goals(g: &Group) -> Vec<S> {
@@ -888,6 +889,9 @@ fn registration(priority: i32) -> Registration {
         host: "127.0.0.1".to_string(),
         port: 6000,
         dbname: "postgres".to_string(),
+        name: String::new(),
+        desired_node_id: -1,
+        node_cluster: "default".to_string(),
         desired_group_id: -1,
         initial_state: S::Init,
         node_kind: "standalone".to_string(),
@@ -905,6 +909,52 @@ fn first_node_is_single_then_standbys() {
     let g = group(vec![node(1, S::Single)]);
     let plan = register::plan(&formation(), 1, &g, &registration(50)).expect("plans");
     assert_eq!(plan.goal, S::WaitStandby);
+}
+
+#[test]
+fn registration_refuses_values_outside_the_vocabulary() {
+    let empty = group(vec![]);
+    let f = formation();
+    let refused = |change: &dyn Fn(&mut Registration)| {
+        let mut r = registration(50);
+        change(&mut r);
+        match register::plan(&f, 0, &empty, &r) {
+            Err(e @ FsmError::InvalidValue { .. }) => e.to_string(),
+            other => panic!("{r:?} gave {other:?}"),
+        }
+    };
+    assert!(refused(&|r| r.host = "0.0.0.0/0".into()).contains("node_host"));
+    assert!(
+        refused(&|r| r.host = "db1\nhost all all 0.0.0.0/0 trust".into()).contains("node_host")
+    );
+    assert!(refused(&|r| r.host = "all".into()).contains("keyword"));
+    assert!(refused(&|r| r.host = String::new()).contains("empty"));
+    assert!(refused(&|r| r.port = 70000).contains("node_port"));
+    assert!(refused(&|r| r.name = "node\n1".into()).contains("node_name"));
+    assert!(refused(&|r| r.name = "x".repeat(256)).contains("node_name"));
+    assert!(refused(&|r| r.dbname = "db\r".into()).contains("dbname"));
+    assert!(refused(&|r| r.node_cluster = String::new()).contains("node_cluster"));
+    assert!(refused(&|r| r.desired_node_id = i64::MAX).contains("desired_node_id"));
+    assert!(refused(&|r| r.desired_node_id = 0).contains("desired_node_id"));
+    assert!(refused(&|r| r.desired_group_id = -2).contains("desired_group_id"));
+    // and the message shows the value escaped, on one line
+    let message = refused(&|r| r.host = "a\nb".into());
+    assert!(message.contains("\"a\\nb\""), "{message}");
+    assert!(!message.contains('\n'));
+
+    let mut r = registration(50);
+    r.name = "node a/1 \"quoted\"".to_string();
+    r.desired_node_id = vocab::MAX_NODE_ID;
+    r.host = "db-1.example.com".to_string();
+    assert!(register::plan(&f, 0, &empty, &r).is_ok());
+    assert!(register::check_metadata("n", "::1", 5432).is_ok());
+    assert!(register::check_metadata("", "::1", 5432).is_err());
+    assert!(register::check_metadata("n", "10.0.0.0/8", 5432).is_err());
+    assert!(register::check_new_formation("f", "pgsql", "db", 0).is_ok());
+    assert!(register::check_new_formation("f\n", "pgsql", "db", 0).is_err());
+    assert!(register::check_new_formation("f", "other", "db", 0).is_err());
+    assert!(register::check_new_formation("f", "pgsql", "", 0).is_err());
+    assert!(register::check_new_formation("f", "pgsql", "db", -1).is_err());
 }
 
 #[test]

@@ -52,7 +52,9 @@ pub fn written(node: &Node) {
 }
 
 /// Writes this database's kept heartbeats to the table in one statement, without waiting for
-/// the WAL flush. Returns how many rows it updated.
+/// the WAL flush. Rows another transaction has locked are skipped, never waited for (their
+/// heartbeats stay in shared memory, which every read overlays, and are written at the next
+/// flush). Returns how many kept heartbeats are now in the table.
 pub fn flush() -> usize {
     let database = database();
     let dirty = BEATS.share().0.dirty(database);
@@ -72,18 +74,29 @@ pub fn flush() -> usize {
         .iter()
         .map(|b| b.sync_state.as_str().to_string())
         .collect();
-    let updated = Spi::connect_mut(|client| {
+    let written: Vec<i64> = Spi::connect_mut(|client| {
         let _ = client.update("SET LOCAL synchronous_commit TO off", None, &[]);
         client
             .update(
-                "UPDATE pgautofailover.node AS n \
-                    SET reporttime = v.rt, walreporttime = v.wrt, reportedpgisrunning = v.run, \
-                        reportedtli = v.tli, reportedlsn = '0/0'::pg_lsn + v.lsn::numeric, \
-                        reportedrepstate = v.rep \
-                   FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::bool[], \
-                               $5::int[], $6::bigint[], $7::text[]) \
-                        AS v(id, rt, wrt, run, tli, lsn, rep) \
-                  WHERE n.nodeid = v.id AND n.reporttime < v.rt",
+                "WITH free AS ( \
+                    SELECT nodeid FROM pgautofailover.node \
+                     WHERE nodeid = ANY($1::bigint[]) \
+                       FOR UPDATE SKIP LOCKED), \
+                 written AS ( \
+                    UPDATE pgautofailover.node AS n \
+                       SET reporttime = v.rt, walreporttime = v.wrt, \
+                           reportedpgisrunning = v.run, reportedtli = v.tli, \
+                           reportedlsn = '0/0'::pg_catalog.pg_lsn OPERATOR(pg_catalog.+) \
+                                         v.lsn::pg_catalog.numeric, \
+                           reportedrepstate = v.rep \
+                      FROM unnest($1::bigint[], $2::timestamptz[], \
+                                             $3::timestamptz[], $4::bool[], $5::int[], \
+                                             $6::bigint[], $7::text[]) \
+                           AS v(id, rt, wrt, run, tli, lsn, rep) \
+                     WHERE n.nodeid = v.id AND n.reporttime < v.rt \
+                       AND n.nodeid IN (SELECT nodeid FROM free) \
+                 RETURNING n.nodeid) \
+                 SELECT nodeid FROM free",
                 None,
                 &[
                     ids.into(),
@@ -95,9 +108,19 @@ pub fn flush() -> usize {
                     sync.into(),
                 ],
             )
-            .map(|t| t.len())
-            .unwrap_or(0)
+            .map(|rows| {
+                rows.filter_map(|row| row.get::<i64>(1).ok().flatten())
+                    .collect()
+            })
+            .unwrap_or_else(|e| {
+                pgrx::warning!("could not write the kept heartbeats: {e}");
+                Vec::new()
+            })
     });
-    BEATS.exclusive().0.mark_written(&dirty);
-    updated
+    let done: Vec<Beat> = dirty
+        .into_iter()
+        .filter(|b| written.contains(&b.node_id))
+        .collect();
+    BEATS.exclusive().0.mark_written(&done);
+    done.len()
 }

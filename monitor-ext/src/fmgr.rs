@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
+use std::rc::Rc;
 
 use fsm::ReplicationState;
 use pgrx::pg_sys;
@@ -41,8 +42,10 @@ pub enum Value {
     I64(i64),
     /// `boolean`.
     Bool(bool),
-    /// `text` or `name`.
+    /// `text`.
     Text(String),
+    /// `name` (at most 63 bytes are kept, cut at a character boundary, as Postgres does).
+    Name(String),
     /// `pg_lsn`.
     Lsn(u64),
     /// `pgautofailover.replication_state`.
@@ -53,6 +56,121 @@ pub enum Value {
 pub struct Args {
     fcinfo: pg_sys::FunctionCallInfo,
     function: &'static str,
+    declared: Rc<Signature>,
+}
+
+/// What `pg_proc` declares for a function: argument types and result type.
+struct Signature {
+    arguments: Vec<pg_sys::Oid>,
+    result: pg_sys::Oid,
+}
+
+thread_local! {
+    /// The declared argument types of each function called so far, by function OID.
+    static SIGNATURES: RefCell<HashMap<u32, Rc<Signature>>> = RefCell::new(HashMap::new());
+    /// Whether a type is an enum (the replication state), by type OID.
+    static ENUM_TYPES: RefCell<HashMap<u32, bool>> = RefCell::new(HashMap::new());
+}
+
+/// The signature `pg_proc` declares for the function being called.
+fn declared_signature(fcinfo: pg_sys::FunctionCallInfo) -> Rc<Signature> {
+    // SAFETY: fcinfo and its flinfo are valid for the duration of the call
+    let fn_oid = unsafe { (*(*fcinfo).flinfo).fn_oid };
+    if let Some(found) = SIGNATURES.with(|s| s.borrow().get(&fn_oid.to_u32()).cloned()) {
+        return found;
+    }
+    let mut types: *mut pg_sys::Oid = std::ptr::null_mut();
+    let mut count: std::ffi::c_int = 0;
+    // SAFETY: a syscache lookup of the function; it fills a palloc'd array of `count` OIDs
+    let declared = unsafe {
+        let result = pg_sys::get_func_signature(fn_oid, &mut types, &mut count);
+        let count = usize::try_from(count).unwrap_or(0);
+        let arguments = if types.is_null() || count == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(types, count).to_vec()
+        };
+        Rc::new(Signature { arguments, result })
+    };
+    SIGNATURES.with(|s| s.borrow_mut().insert(fn_oid.to_u32(), declared.clone()));
+    declared
+}
+
+/// Whether `type_oid` is an enum type.
+fn is_enum(type_oid: pg_sys::Oid) -> bool {
+    if let Some(known) = ENUM_TYPES.with(|e| e.borrow().get(&type_oid.to_u32()).copied()) {
+        return known;
+    }
+    // SAFETY: a syscache lookup of the type
+    let typtype = unsafe { pg_sys::get_typtype(type_oid) };
+    let found = typtype as u8 == pg_sys::TYPTYPE_ENUM;
+    ENUM_TYPES.with(|e| e.borrow_mut().insert(type_oid.to_u32(), found));
+    found
+}
+
+/// A type's SQL name, for error messages.
+fn type_name(type_oid: pg_sys::Oid) -> String {
+    // SAFETY: format_type_be returns a palloc'd NUL-terminated string (or errors)
+    unsafe {
+        CStr::from_ptr(pg_sys::format_type_be(type_oid))
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
+/// The SQL type a Rust accessor or value stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqlType {
+    Int4,
+    Int8,
+    Bool,
+    Text,
+    Name,
+    Lsn,
+    State,
+    Void,
+}
+
+impl SqlType {
+    fn matches(self, type_oid: pg_sys::Oid) -> bool {
+        let builtin = |b: pg_sys::BuiltinOid| type_oid == pg_sys::Oid::from(b);
+        match self {
+            SqlType::Int4 => builtin(pg_sys::BuiltinOid::INT4OID),
+            SqlType::Int8 => builtin(pg_sys::BuiltinOid::INT8OID),
+            SqlType::Bool => builtin(pg_sys::BuiltinOid::BOOLOID),
+            SqlType::Text => builtin(pg_sys::BuiltinOid::TEXTOID),
+            SqlType::Name => builtin(pg_sys::BuiltinOid::NAMEOID),
+            SqlType::Lsn => builtin(pg_sys::BuiltinOid::PG_LSNOID),
+            SqlType::State => is_enum(type_oid),
+            SqlType::Void => builtin(pg_sys::BuiltinOid::VOIDOID),
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            SqlType::Int4 => "integer",
+            SqlType::Int8 => "bigint",
+            SqlType::Bool => "boolean",
+            SqlType::Text => "text",
+            SqlType::Name => "name",
+            SqlType::Lsn => "pg_lsn",
+            SqlType::State => "pgautofailover.replication_state",
+            SqlType::Void => "void",
+        }
+    }
+}
+
+/// Raises the error for a declaration that does not match what the library reads or writes.
+fn mismatch(function: &str, what: &str, declared: pg_sys::Oid, library: SqlType) -> ! {
+    raise(sql_error(
+        PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+        format!(
+            "{what} of pgautofailover.{function} is declared {}, the library uses {}",
+            type_name(declared),
+            library.sql()
+        ),
+        Some("The extension's SQL and library do not match: reinstall the extension.".to_string()),
+    ))
 }
 
 impl Args {
@@ -61,7 +179,29 @@ impl Args {
     /// # Safety
     /// `fcinfo` must be the pointer Postgres passed to the function.
     pub unsafe fn new(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> Self {
-        Args { fcinfo, function }
+        Args {
+            fcinfo,
+            function,
+            declared: declared_signature(fcinfo),
+        }
+    }
+
+    /// Checks that argument `i` is declared with the type the caller reads it as.
+    fn check(&self, i: usize, expected: SqlType) {
+        let declared = self
+            .declared
+            .arguments
+            .get(i)
+            .copied()
+            .unwrap_or(pg_sys::Oid::INVALID);
+        if !expected.matches(declared) {
+            mismatch(
+                self.function,
+                &format!("argument {}", i + 1),
+                declared,
+                expected,
+            );
+        }
     }
 
     /// The raw `fcinfo`.
@@ -103,15 +243,17 @@ impl Args {
 
     /// Argument `i` as text, or None when NULL.
     pub fn opt_text(&self, i: usize) -> Option<String> {
+        self.check(i, SqlType::Text);
         if self.is_null(i) {
             return None;
         }
-        // SAFETY: argument i exists, is not null, and is declared text or name
+        // SAFETY: argument i exists, is not null, and is declared text (checked above)
         unsafe { pgrx::fcinfo::pg_getarg::<String>(self.fcinfo, i) }
     }
 
     /// Argument `i` of type `name`.
     pub fn opt_name(&self, i: usize) -> Option<String> {
+        self.check(i, SqlType::Name);
         let datum = self.raw(i)?;
         // SAFETY: a `name` datum points to a NUL-terminated NameData
         let name = unsafe { CStr::from_ptr(datum.cast_mut_ptr::<std::ffi::c_char>()) };
@@ -120,26 +262,31 @@ impl Args {
 
     /// Argument `i` as bigint.
     pub fn opt_i64(&self, i: usize) -> Option<i64> {
+        self.check(i, SqlType::Int8);
         self.raw(i).map(|d| d.value() as i64)
     }
 
     /// Argument `i` as int.
     pub fn opt_i32(&self, i: usize) -> Option<i32> {
+        self.check(i, SqlType::Int4);
         self.raw(i).map(|d| d.value() as i32)
     }
 
     /// Argument `i` as boolean.
     pub fn opt_bool(&self, i: usize) -> Option<bool> {
+        self.check(i, SqlType::Bool);
         self.raw(i).map(|d| d.value() != 0)
     }
 
     /// Argument `i` as pg_lsn.
     pub fn opt_lsn(&self, i: usize) -> Option<u64> {
+        self.check(i, SqlType::Lsn);
         self.raw(i).map(|d| d.value() as u64)
     }
 
     /// Argument `i` as a replication state.
     pub fn opt_state(&self, i: usize) -> Option<ReplicationState> {
+        self.check(i, SqlType::State);
         let oid = pg_sys::Oid::from(self.raw(i)?.value() as u32);
         Some(state_of_enum_oid(oid))
     }
@@ -251,39 +398,93 @@ fn result_tupdesc(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::TupleDesc {
     tupdesc
 }
 
-/// Converts values to datums for `tupdesc`, checking the column count.
-fn to_datums(tupdesc: pg_sys::TupleDesc, values: &[Value]) -> (Vec<pg_sys::Datum>, Vec<bool>) {
+/// A `name` datum holding `value`, cut to 63 bytes at a character boundary.
+fn name_datum(value: &str) -> pg_sys::Datum {
+    let max = pg_sys::NAMEDATALEN as usize - 1;
+    let mut end = value.len().min(max);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let bytes = &value.as_bytes()[..end];
+    // SAFETY: palloc0 gives NAMEDATALEN zeroed bytes in the current memory context; at most 63
+    // bytes are copied, so the value stays NUL-terminated
+    unsafe {
+        let data = pg_sys::palloc0(pg_sys::NAMEDATALEN as usize).cast::<u8>();
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data, bytes.len());
+        pg_sys::Datum::from(data)
+    }
+}
+
+/// Converts values to datums for `tupdesc`: the column count and each column's declared type
+/// must match the values (an ERROR names the first mismatch).
+fn to_datums(
+    function: &str,
+    tupdesc: pg_sys::TupleDesc,
+    values: &[Value],
+) -> (Vec<pg_sys::Datum>, Vec<bool>) {
     // SAFETY: tupdesc is a valid tuple descriptor
     let natts = usize::try_from(unsafe { (*tupdesc).natts }).unwrap_or(0);
     if natts != values.len() {
         raise(sql_error(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
             format!(
-                "function result has {natts} columns, the monitor produced {}",
+                "pgautofailover.{function} is declared with {natts} result columns, the library \
+                 produced {}",
                 values.len()
             ),
             Some("The extension's SQL and library do not match: reinstall it.".to_string()),
         ));
     }
+    // SAFETY: the attribute array has natts entries
+    let attrs = unsafe { (*tupdesc).attrs.as_slice(natts) };
     let mut datums = Vec::with_capacity(natts);
     let mut nulls = Vec::with_capacity(natts);
     for (i, value) in values.iter().enumerate() {
+        let declared = attrs[i].atttypid;
+        let check = |library: SqlType| {
+            if !library.matches(declared) {
+                mismatch(
+                    function,
+                    &format!("result column {}", i + 1),
+                    declared,
+                    library,
+                );
+            }
+        };
         let (datum, null) = match value {
             Value::Null => (pg_sys::Datum::from(0usize), true),
-            Value::I32(v) => (pg_sys::Datum::from(*v), false),
-            Value::I64(v) => (pg_sys::Datum::from(*v), false),
-            Value::Bool(v) => (pg_sys::Datum::from(*v), false),
-            Value::Lsn(v) => (pg_sys::Datum::from(*v), false),
-            Value::Text(s) => (
-                s.as_str()
-                    .into_datum()
-                    .unwrap_or(pg_sys::Datum::from(0usize)),
-                false,
-            ),
+            Value::I32(v) => {
+                check(SqlType::Int4);
+                (pg_sys::Datum::from(*v), false)
+            }
+            Value::I64(v) => {
+                check(SqlType::Int8);
+                (pg_sys::Datum::from(*v), false)
+            }
+            Value::Bool(v) => {
+                check(SqlType::Bool);
+                (pg_sys::Datum::from(*v), false)
+            }
+            Value::Lsn(v) => {
+                check(SqlType::Lsn);
+                (pg_sys::Datum::from(*v), false)
+            }
+            Value::Text(s) => {
+                check(SqlType::Text);
+                (
+                    s.as_str()
+                        .into_datum()
+                        .unwrap_or(pg_sys::Datum::from(0usize)),
+                    false,
+                )
+            }
+            Value::Name(s) => {
+                check(SqlType::Name);
+                (name_datum(s), false)
+            }
             Value::State(state) => {
-                // SAFETY: i < natts, the attribute array has natts entries
-                let type_oid = unsafe { (*tupdesc).attrs.as_slice(natts)[i].atttypid };
-                (pg_sys::Datum::from(enum_oid(type_oid, *state)), false)
+                check(SqlType::State);
+                (pg_sys::Datum::from(enum_oid(declared, *state)), false)
             }
         };
         datums.push(datum);
@@ -297,7 +498,7 @@ pub fn return_record(args: &Args, values: &[Value]) -> pg_sys::Datum {
     let tupdesc = result_tupdesc(args.fcinfo());
     // SAFETY: blessing registers the row type so the datum can be interpreted by the caller
     let tupdesc = unsafe { pg_sys::BlessTupleDesc(tupdesc) };
-    let (mut datums, mut nulls) = to_datums(tupdesc, values);
+    let (mut datums, mut nulls) = to_datums(args.function, tupdesc, values);
     // SAFETY: datums and nulls have natts entries matching tupdesc
     unsafe {
         let tuple = pg_sys::heap_form_tuple(tupdesc, datums.as_mut_ptr(), nulls.as_mut_ptr());
@@ -314,7 +515,7 @@ pub fn return_rows(args: &Args, rows: &[Vec<Value>]) -> pg_sys::Datum {
         pg_sys::InitMaterializedSRF(fcinfo, 0);
         let rsinfo = (*fcinfo).resultinfo as *mut pg_sys::ReturnSetInfo;
         for row in rows {
-            let (mut datums, mut nulls) = to_datums((*rsinfo).setDesc, row);
+            let (mut datums, mut nulls) = to_datums(args.function, (*rsinfo).setDesc, row);
             pg_sys::tuplestore_putvalues(
                 (*rsinfo).setResult,
                 (*rsinfo).setDesc,
@@ -326,17 +527,27 @@ pub fn return_rows(args: &Args, rows: &[Vec<Value>]) -> pg_sys::Datum {
     pg_sys::Datum::from(0usize)
 }
 
+/// Checks that the function is declared to return `expected`.
+fn check_result(args: &Args, expected: SqlType) {
+    if !expected.matches(args.declared.result) {
+        mismatch(args.function, "the result", args.declared.result, expected);
+    }
+}
+
 /// Returns a boolean.
-pub fn return_bool(value: bool) -> pg_sys::Datum {
+pub fn return_bool(args: &Args, value: bool) -> pg_sys::Datum {
+    check_result(args, SqlType::Bool);
     pg_sys::Datum::from(value)
 }
 
 /// Returns a text value.
-pub fn return_text(value: &str) -> pg_sys::Datum {
+pub fn return_text(args: &Args, value: &str) -> pg_sys::Datum {
+    check_result(args, SqlType::Text);
     value.into_datum().unwrap_or(pg_sys::Datum::from(0usize))
 }
 
 /// Returns void.
-pub fn return_void() -> pg_sys::Datum {
+pub fn return_void(args: &Args) -> pg_sys::Datum {
+    check_result(args, SqlType::Void);
     pg_sys::Datum::from(0usize)
 }

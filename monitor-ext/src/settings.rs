@@ -3,8 +3,8 @@
 //! All are `sighup` (change them in postgresql.conf or with `ALTER SYSTEM`, and reload), but
 //! `pgautofailover.keeper_lease`, which a keeper sets on its own connection. Differences from
 //! 2.0: faster health check defaults (2 s period and timeout, 1 retry after 1 s, against
-//! 5 s, 5 s, 2 and 2 s), and the lease settings `node_lease_timeout` and `node_lease_margin`
-//! (see `fsm::lease`).
+//! 5 s, 5 s, 2 and 2 s), the lease settings `node_lease_timeout` and `node_lease_margin`
+//! (see `fsm::lease`), and `group_lock_timeout` (see `crate::locks`).
 
 use std::ffi::CString;
 
@@ -34,6 +34,10 @@ pub static ENABLE_SYNC_WAL_LOG_THRESHOLD: GucSetting<i32> =
 pub static NODE_LEASE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(3_000);
 /// `pgautofailover.node_lease_margin`: how long after a lease ran out the monitor promotes.
 pub static NODE_LEASE_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(500);
+/// `pgautofailover.group_lock_timeout`: the longest a call waits for a formation or group lock,
+/// and the longest a session may hold one in a transaction before the health check worker
+/// terminates it; 0 for no bound (2.0).
+pub static GROUP_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 /// `pgautofailover.keeper_lease` (hidden, per session): the lease this connection's keeper
 /// holds, in ms; 0 for none (a pg_auto_failover 2.0 keeper).
 pub static KEEPER_LEASE: GucSetting<i32> = GucSetting::<i32>::new(0);
@@ -164,6 +168,15 @@ pub fn define() {
         i32::MAX,
         ms,
     );
+    int(
+        c"pgautofailover.group_lock_timeout",
+        c"Longest wait for, and longest hold of, a formation or group lock.",
+        c"A call waits at most this long for the lock of a group; a session holding one in a transaction for longer is terminated. 0 disables both bounds.",
+        &GROUP_LOCK_TIMEOUT,
+        0,
+        i32::MAX,
+        ms,
+    );
     GucRegistry::define_int_guc(
         c"pgautofailover.keeper_lease",
         c"The lease this session's keeper holds (set by pg_autoctl).",
@@ -248,6 +261,11 @@ pub fn health_check_period_ms() -> u64 {
 /// How often kept heartbeats are written to the table, in milliseconds.
 pub fn heartbeat_flush_interval_ms() -> u64 {
     non_negative(HEARTBEAT_FLUSH_INTERVAL.get())
+}
+
+/// The bound on waiting for and holding a formation or group lock, in ms (0: none).
+pub fn group_lock_timeout_ms() -> i32 {
+    GROUP_LOCK_TIMEOUT.get().max(0)
 }
 
 /// The role the probe presents.

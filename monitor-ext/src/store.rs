@@ -406,7 +406,7 @@ pub fn save_health(node_id: NodeId, health: Health, at: Timestamp) {
 pub struct NewNode<'a> {
     /// Formation.
     pub formation_id: &'a str,
-    /// Requested id, or None for the next one.
+    /// Requested id (checked by `fsm::register`), or None for the next free one.
     pub node_id: Option<NodeId>,
     /// Group.
     pub group_id: i32,
@@ -430,24 +430,63 @@ pub struct NewNode<'a> {
     pub node_cluster: &'a str,
 }
 
+/// The next node id of the sequence that no node holds (ids chosen by callers are skipped,
+/// never jumped over: the sequence is not moved by them, so a large chosen id cannot exhaust
+/// it). Refused past [`fsm::vocab::MAX_NODE_ID`], which 2.0 keepers cannot hold.
+fn next_free_node_id() -> NodeId {
+    for _ in 0..100_000 {
+        let (id, taken): (Option<i64>, Option<bool>) = Spi::connect_mut(|client| {
+            let plan = plan(
+                client,
+                "SELECT s.id, EXISTS (SELECT 1 FROM pgautofailover.node WHERE nodeid = s.id) \
+                   FROM (SELECT pg_catalog.nextval('pgautofailover.node_nodeid_seq') AS id) AS s",
+                &[],
+            );
+            match client.update(&*plan, None, &[]) {
+                Ok(rows) => rows.first().get_two::<i64, bool>().unwrap_or((None, None)),
+                Err(e) => spi_failed("draw a node id", e),
+            }
+        });
+        let Some(id) = id else { break };
+        if id > fsm::vocab::MAX_NODE_ID {
+            crate::errors::raise(crate::errors::sql_error(
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "node ids are exhausted: the next one would be {id}, more than {}",
+                    fsm::vocab::MAX_NODE_ID
+                ),
+                Some("Register the node with desired_node_id set to a free id.".to_string()),
+            ));
+        }
+        if taken == Some(false) {
+            return id;
+        }
+    }
+    crate::errors::raise(crate::errors::sql_error(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        "could not find a free node id".to_string(),
+        None,
+    ))
+}
+
 /// Inserts a node; returns its id.
 pub fn insert_node(new: &NewNode<'_>) -> NodeId {
-    let id: Option<i64> = Spi::connect_mut(|client| {
+    let id = new.node_id.unwrap_or_else(next_free_node_id);
+    let inserted: Option<i64> = Spi::connect_mut(|client| {
         let plan = plan(
             client,
             "INSERT INTO pgautofailover.node \
                     (formationid, nodeid, groupid, nodename, nodehost, nodeport, sysidentifier, \
                      goalstate, reportedstate, candidatepriority, replicationquorum, nodecluster) \
-             SELECT $1, id, $3, coalesce($4, 'node_' || id), $5, $6, $7, \
-                    $8::text::pgautofailover.replication_state, \
-                    $9::text::pgautofailover.replication_state, $10, $11, $12 \
-               FROM (SELECT coalesce($2, nextval('pgautofailover.node_nodeid_seq')) AS id) AS seq \
+             VALUES ($1, $2, $3, coalesce($4, 'node_' OPERATOR(pg_catalog.||) $2), \
+                     $5, $6, $7, $8::text::pgautofailover.replication_state, \
+                     $9::text::pgautofailover.replication_state, $10, $11, $12) \
              RETURNING nodeid",
             &[T, I8, I4, T, T, I4, I8, T, T, I4, B, T],
         );
         let args = [
             text(new.formation_id),
-            new.node_id.into(),
+            id.into(),
             new.group_id.into(),
             new.name.into(),
             text(new.host),
@@ -464,18 +503,7 @@ pub fn insert_node(new: &NewNode<'_>) -> NodeId {
             Err(e) => spi_failed("insert into pgautofailover.node", e),
         }
     });
-    let id = id.unwrap_or(0);
-    if new.node_id.is_some() {
-        // keep the sequence ahead of ids chosen by the caller
-        write(
-            "SELECT setval('pgautofailover.node_nodeid_seq', \
-                    greatest(max(nodeid), 1)) FROM pgautofailover.node",
-            &[],
-            &[],
-            "advance the node id sequence",
-        );
-    }
-    id
+    inserted.unwrap_or(id)
 }
 
 /// Changes a formation's kind and dbname (the first node of an empty formation decides).
@@ -499,7 +527,7 @@ pub fn update_formation(formation: &Formation) {
 pub fn notify_log(message: &str) {
     pgrx::log!("{message}");
     write(
-        "SELECT pg_notify('log', $1)",
+        "SELECT pg_catalog.pg_notify('log', $1)",
         &[T],
         &[text(message)],
         "notify the log channel",
@@ -519,7 +547,7 @@ pub fn record_event(formation_id: &str, node: &Node, description: &str) {
             VALUES ($1, $2, $3, $4, $5, $6, $7::text::pgautofailover.replication_state, \
                     $8::text::pgautofailover.replication_state, $9, $10, $11, $12, $13, $14) \
          RETURNING eventid) \
-         SELECT pg_notify('log', $14), pg_notify('state', $15) FROM ev",
+         SELECT pg_catalog.pg_notify('log', $14), pg_catalog.pg_notify('state', $15) FROM ev",
         &[T, I8, I4, T, T, I4, T, T, T, I4, LSN, I4, B, T, T],
         &[
             text(formation_id),

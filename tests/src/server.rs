@@ -233,6 +233,16 @@ impl PgServer {
             .unwrap_or_else(|e| panic!("connect to {}: {e}\n{}", self.conninfo(dbname), self.log()))
     }
 
+    /// A new connection to `dbname` as role `user`.
+    pub fn connect_as(&self, dbname: &str, user: &str) -> postgres::Client {
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user={user} dbname={dbname} connect_timeout=10",
+            self.port
+        );
+        postgres::Client::connect(&conninfo, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to {conninfo}: {e}\n{}", self.log()))
+    }
+
     /// A new connection to database `postgres`.
     pub fn connect(&self) -> postgres::Client {
         self.connect_to("postgres")

@@ -94,8 +94,8 @@ fn settings_match_2_0() {
     assert_eq!(listing, expected("gucs.txt"));
 
     // every 2.0 setting exists with its unit, context and description; only the defaults
-    // documented in docs/state-machine.md differ (faster health checks), and two settings
-    // are new (the lease)
+    // documented in docs/state-machine.md differ (faster health checks), and three settings
+    // are new (the lease, and the bound on group locks)
     let rows = |text: &str| -> Vec<Vec<String>> {
         text.lines()
             .skip(2)
@@ -132,6 +132,7 @@ fn settings_match_2_0() {
     assert_eq!(
         new,
         [
+            "pgautofailover.group_lock_timeout",
             "pgautofailover.node_lease_margin",
             "pgautofailover.node_lease_timeout"
         ]

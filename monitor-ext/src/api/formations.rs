@@ -1,11 +1,12 @@
 //! Formations: `create_formation()`, `drop_formation()`, `enable_secondary()`,
 //! `disable_secondary()`.
 
-use fsm::{Formation, FormationKind};
+use fsm::Formation;
+use fsm::register;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::errors::{formation_not_found, raise, sql_error};
+use crate::errors::{formation_not_found, or_raise, raise, sql_error};
 use crate::fmgr::{Args, Value, return_bool, return_record, return_void, v1_function};
 use crate::locks::{self, Mode};
 use crate::store;
@@ -25,27 +26,12 @@ pub extern "C-unwind" fn pgaf_create_formation(fcinfo: pg_sys::FunctionCallInfo)
     let opt_secondary = args.bool(3, "opt_secondary");
     let number_sync_standbys = args.i32(4, "number_sync_standbys");
 
-    if id.trim().is_empty() {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "formation_id must not be empty".to_string(),
-            None,
-        ));
-    }
-    let Some(kind) = FormationKind::parse(&kind_name) else {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("unknown formation kind \"{kind_name}\": expected pgsql or citus"),
-            None,
-        ));
-    };
-    if number_sync_standbys < 0 {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("invalid value for number_sync_standbys: \"{number_sync_standbys}\""),
-            Some("A non-negative integer is expected.".to_string()),
-        ));
-    }
+    let kind = or_raise(register::check_new_formation(
+        &id,
+        &kind_name,
+        &dbname,
+        number_sync_standbys,
+    ));
     locks::lock_formation(&id, Mode::Exclusive);
     if store::formation(&id).is_some() {
         raise(sql_error(
@@ -73,7 +59,7 @@ pub extern "C-unwind" fn pgaf_create_formation(fcinfo: pg_sys::FunctionCallInfo)
         &[
             Value::Text(formation.id.clone()),
             Value::Text(kind.as_str().to_string()),
-            Value::Text(formation.dbname.clone()),
+            Value::Name(formation.dbname.clone()),
             Value::Bool(formation.opt_secondary),
             Value::I32(formation.number_sync_standbys),
         ],
@@ -103,7 +89,7 @@ pub extern "C-unwind" fn pgaf_drop_formation(fcinfo: pg_sys::FunctionCallInfo) -
         formation_not_found(&id);
     }
     store::notify_log(&format!("Dropped formation \"{id}\""));
-    return_void()
+    return_void(&args)
 }
 
 fn set_secondary(
@@ -122,7 +108,7 @@ fn set_secondary(
         "{} secondary nodes in formation \"{id}\"",
         if enabled { "Enabled" } else { "Disabled" }
     ));
-    return_bool(true)
+    return_bool(&args, true)
 }
 
 v1_function!(pg_finfo_pgaf_enable_secondary);

@@ -70,7 +70,10 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
             )),
             Some((_, other)) if other != formation_id => raise(sql_error(
                 PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
-                format!("node {node_id} does not belong to formation {formation_id}"),
+                format!(
+                    "node {node_id} does not belong to formation {}",
+                    fsm::vocab::shown(&formation_id)
+                ),
                 Some(format!("It belongs to formation \"{other}\".")),
             )),
             Some((node, _)) => decision = Decision::load_locked(&formation_id, node.group_id),

@@ -28,6 +28,23 @@ pub fn clock() -> Clock {
     }
 }
 
+/// The node named `name` in `formation_id`, or an error naming both (escaped: they are the
+/// caller's values, not known ones).
+pub fn named_node_or_raise(formation_id: &str, name: &str) -> fsm::Node {
+    store::formation_or_raise(formation_id);
+    store::node_by_name(formation_id, name).unwrap_or_else(|| {
+        crate::errors::raise(crate::errors::sql_error(
+            pgrx::PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            format!(
+                "node {} is not registered in formation {}",
+                fsm::vocab::shown(name),
+                fsm::vocab::shown(formation_id)
+            ),
+            Some("List the nodes with pg_autoctl show state.".to_string()),
+        ))
+    })
+}
+
 /// A group loaded under its locks, ready for a decision.
 pub struct Decision {
     /// The group; rules update it and record effects.

@@ -21,17 +21,6 @@ fn node_or_raise(node_id: i64) -> (Node, String) {
     })
 }
 
-fn named_node_or_raise(formation_id: &str, name: &str) -> Node {
-    store::formation_or_raise(formation_id);
-    store::node_by_name(formation_id, name).unwrap_or_else(|| {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            format!("node \"{name}\" is not registered in formation \"{formation_id}\""),
-            Some("List the nodes with pg_autoctl show state.".to_string()),
-        ))
-    })
-}
-
 /// Loads the group of `node` under its locks.
 fn decision_for(node: &Node, formation_id: &str) -> Decision {
     Decision::load(formation_id, node.group_id)
@@ -50,7 +39,7 @@ pub extern "C-unwind" fn pgaf_perform_failover(fcinfo: pg_sys::FunctionCallInfo)
     let mut decision = Decision::load(&formation_id, group_id);
     or_raise(api::perform_failover(&mut decision.group));
     decision.commit();
-    return_void()
+    return_void(&args)
 }
 
 v1_function!(pg_finfo_pgaf_perform_promotion);
@@ -62,11 +51,11 @@ pub extern "C-unwind" fn pgaf_perform_promotion(fcinfo: pg_sys::FunctionCallInfo
     // SAFETY: Postgres passes a valid fcinfo
     let args = unsafe { Args::new(fcinfo, "perform_promotion") };
     let formation_id = args.text(0, "formation_id");
-    let node = named_node_or_raise(&formation_id, &args.text(1, "node_name"));
+    let node = super::named_node_or_raise(&formation_id, &args.text(1, "node_name"));
     let mut decision = decision_for(&node, &formation_id);
     let promoted = or_raise(api::perform_promotion(&mut decision.group, node.id));
     decision.commit();
-    return_bool(promoted)
+    return_bool(&args, promoted)
 }
 
 v1_function!(pg_finfo_pgaf_start_maintenance);
@@ -81,7 +70,7 @@ pub extern "C-unwind" fn pgaf_start_maintenance(fcinfo: pg_sys::FunctionCallInfo
     let mut decision = decision_for(&node, &formation_id);
     let done = or_raise(api::start_maintenance(&mut decision.group, node.id));
     decision.commit();
-    return_bool(done)
+    return_bool(&args, done)
 }
 
 v1_function!(pg_finfo_pgaf_stop_maintenance);
@@ -96,15 +85,15 @@ pub extern "C-unwind" fn pgaf_stop_maintenance(fcinfo: pg_sys::FunctionCallInfo)
     let mut decision = decision_for(&node, &formation_id);
     let done = or_raise(api::stop_maintenance(&mut decision.group, node.id));
     decision.commit();
-    return_bool(done)
+    return_bool(&args, done)
 }
 
-fn remove(node: Node, formation_id: &str, force: bool) -> pg_sys::Datum {
+fn remove(args: &Args, node: Node, formation_id: &str, force: bool) -> pg_sys::Datum {
     locks::lock_formation(formation_id, Mode::Exclusive);
     let mut decision = Decision::load_locked(formation_id, node.group_id);
     let done = or_raise(api::remove_node(&mut decision.group, node.id, force));
     decision.commit();
-    return_bool(done)
+    return_bool(args, done)
 }
 
 v1_function!(pg_finfo_pgaf_remove_node_by_nodeid);
@@ -118,7 +107,7 @@ pub extern "C-unwind" fn pgaf_remove_node_by_nodeid(
     // SAFETY: Postgres passes a valid fcinfo
     let args = unsafe { Args::new(fcinfo, "remove_node") };
     let (node, formation_id) = node_or_raise(args.i64(0, "node_id"));
-    remove(node, &formation_id, args.bool(1, "force"))
+    remove(&args, node, &formation_id, args.bool(1, "force"))
 }
 
 v1_function!(pg_finfo_pgaf_remove_node_by_host);
@@ -136,9 +125,12 @@ pub extern "C-unwind" fn pgaf_remove_node_by_host(
     let Some((node, formation_id)) = store::node_by_host(&host, port) else {
         raise(sql_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            format!("couldn't find node with hostname \"{host}\" and port {port}"),
+            format!(
+                "couldn't find node with hostname {} and port {port}",
+                fsm::vocab::shown(&host)
+            ),
             Some("List the nodes with pg_autoctl show state.".to_string()),
         ));
     };
-    remove(node, &formation_id, args.bool(2, "force"))
+    remove(&args, node, &formation_id, args.bool(2, "force"))
 }

@@ -128,5 +128,5 @@ pub extern "C-unwind" fn pgaf_synchronous_standby_names(
     let formation_id = args.text(0, "formation_id");
     let group_id = args.i32(1, "group_id");
     let group = load_group(&formation_id, group_id);
-    return_text(&or_raise(api::synchronous_standby_names(&group)))
+    return_text(&args, &or_raise(api::synchronous_standby_names(&group)))
 }

@@ -35,20 +35,20 @@ pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) ->
     let replication_quorum = args.bool(11, "replication_quorum");
     let node_cluster = args.text(12, "node_cluster");
 
-    if node_cluster.is_empty() {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "node_cluster must not be empty: use 'default'".to_string(),
-            None,
-        ));
-    }
-    if desired_node_id != -1 && desired_node_id <= 0 {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("invalid desired_node_id {desired_node_id}: a node id is positive, or -1"),
-            None,
-        ));
-    }
+    // every value is checked before anything is looked up or stored
+    let request = Registration {
+        host: host.clone(),
+        port,
+        dbname: dbname.clone(),
+        name: name.clone(),
+        desired_node_id,
+        node_cluster: node_cluster.clone(),
+        desired_group_id,
+        initial_state,
+        node_kind,
+        candidate_priority,
+    };
+    or_raise(request.check());
 
     locks::lock_formation(&formation_id, Mode::Exclusive);
     let mut formation = store::formation_or_raise(&formation_id);
@@ -89,15 +89,7 @@ pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) ->
         &formation,
         formation_count,
         &decision.group,
-        &Registration {
-            host: host.clone(),
-            port,
-            dbname: dbname.clone(),
-            desired_group_id,
-            initial_state,
-            node_kind,
-            candidate_priority,
-        },
+        &request,
     ));
     if plan.set_kind.is_some() || plan.set_dbname.is_some() {
         if let Some(kind) = plan.set_kind {
@@ -191,22 +183,9 @@ pub extern "C-unwind" fn pgaf_update_node_metadata(
     let name = args.opt_text(1).unwrap_or_else(|| node.name.clone());
     let host = args.opt_text(2).unwrap_or_else(|| node.host.clone());
     let port = args.opt_i32(3).unwrap_or(node.port);
-    if name.trim().is_empty() || host.trim().is_empty() {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "node_name and node_host must not be empty".to_string(),
-            None,
-        ));
-    }
-    if !(1..=65535).contains(&port) {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("invalid node_port {port}: expected a TCP port between 1 and 65535"),
-            None,
-        ));
-    }
+    or_raise(register::check_metadata(&name, &host, i64::from(port)));
     if (name.as_str(), host.as_str(), port) == (node.name.as_str(), node.host.as_str(), node.port) {
-        return return_bool(true);
+        return return_bool(&args, true);
     }
     if let Some((other, _)) = store::node_by_host(&host, port).filter(|(n, _)| n.id != node_id) {
         raise(sql_error(
@@ -238,5 +217,5 @@ pub extern "C-unwind" fn pgaf_update_node_metadata(
             updated.label()
         ),
     );
-    return_bool(true)
+    return_bool(&args, true)
 }

@@ -6,21 +6,9 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use super::Decision;
-use crate::errors::{or_raise, raise, sql_error};
+use crate::errors::or_raise;
 use crate::fmgr::{Args, return_bool, v1_function};
 use crate::locks::{self, Mode};
-use crate::store;
-
-fn named_node(formation_id: &str, name: &str) -> fsm::Node {
-    store::formation_or_raise(formation_id);
-    store::node_by_name(formation_id, name).unwrap_or_else(|| {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            format!("node \"{name}\" is not registered in formation \"{formation_id}\""),
-            Some("List the nodes with pg_autoctl show state.".to_string()),
-        ))
-    })
-}
 
 v1_function!(pg_finfo_pgaf_set_node_candidate_priority);
 
@@ -33,7 +21,7 @@ pub extern "C-unwind" fn pgaf_set_node_candidate_priority(
     // SAFETY: Postgres passes a valid fcinfo
     let args = unsafe { Args::new(fcinfo, "set_node_candidate_priority") };
     let formation_id = args.text(0, "formation_id");
-    let node = named_node(&formation_id, &args.text(1, "node_name"));
+    let node = super::named_node_or_raise(&formation_id, &args.text(1, "node_name"));
     let priority = args.i32(2, "candidate_priority");
     let mut decision = Decision::load(&formation_id, node.group_id);
     let done = or_raise(api::set_candidate_priority(
@@ -42,7 +30,7 @@ pub extern "C-unwind" fn pgaf_set_node_candidate_priority(
         priority,
     ));
     decision.commit();
-    return_bool(done)
+    return_bool(&args, done)
 }
 
 v1_function!(pg_finfo_pgaf_set_node_replication_quorum);
@@ -56,7 +44,7 @@ pub extern "C-unwind" fn pgaf_set_node_replication_quorum(
     // SAFETY: Postgres passes a valid fcinfo
     let args = unsafe { Args::new(fcinfo, "set_node_replication_quorum") };
     let formation_id = args.text(0, "formation_id");
-    let node = named_node(&formation_id, &args.text(1, "node_name"));
+    let node = super::named_node_or_raise(&formation_id, &args.text(1, "node_name"));
     let quorum = args.bool(2, "replication_quorum");
     let mut decision = Decision::load(&formation_id, node.group_id);
     let done = or_raise(api::set_replication_quorum(
@@ -65,7 +53,7 @@ pub extern "C-unwind" fn pgaf_set_node_replication_quorum(
         quorum,
     ));
     decision.commit();
-    return_bool(done)
+    return_bool(&args, done)
 }
 
 v1_function!(pg_finfo_pgaf_set_formation_number_sync_standbys);
@@ -84,5 +72,5 @@ pub extern "C-unwind" fn pgaf_set_formation_number_sync_standbys(
     let mut decision = Decision::load_locked(&formation_id, 0);
     let done = or_raise(api::set_number_sync_standbys(&mut decision.group, value));
     decision.commit();
-    return_bool(done)
+    return_bool(&args, done)
 }

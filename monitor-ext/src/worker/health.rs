@@ -1,6 +1,9 @@
 //! The health check worker of one database: every `health_check_period`, probe every node's
 //! Postgres and store the verdict (when it flips, record an event and notify); every
-//! `heartbeat_flush_interval`, write the heartbeats kept in shared memory to the table.
+//! `heartbeat_flush_interval`, write the heartbeats kept in shared memory to the table, and
+//! terminate the sessions that hold a group lock for longer than `group_lock_timeout`. The
+//! worker itself never waits on a lock a session holds: a group that is locked keeps its
+//! verdict until the next round.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -12,7 +15,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use super::probe_io::{Target, probe_all};
-use crate::locks::{self, Mode};
+use crate::locks;
 use crate::{beats, settings, store};
 
 /// The nodes to probe, or None when the extension is not created in this database.
@@ -56,8 +59,10 @@ fn record(verdicts: &[(i64, bool)], before: &HashMap<i64, Probed>) {
             unchanged.push(node_id);
             continue;
         }
-        locks::lock_formation(&probed.formation_id, Mode::Shared);
-        locks::lock_group(&probed.formation_id, probed.group_id, Mode::Exclusive);
+        if !locks::try_lock_group(&probed.formation_id, probed.group_id) {
+            // a session holds the group: the verdict is stored at the next round
+            continue;
+        }
         let Some((mut node, _)) = store::node_by_id(node_id).filter(|(n, _)| same_node(n)) else {
             continue;
         };
@@ -86,6 +91,42 @@ fn record(verdicts: &[(i64, bool)], before: &HashMap<i64, Probed>) {
                 ),
             ],
         );
+    }
+}
+
+/// Terminates the client sessions holding a formation or group lock in a transaction older
+/// than `group_lock_timeout`: heartbeats of that group wait for the lock, so no failover could
+/// happen while such a session stays open.
+fn terminate_stuck_lock_holders() {
+    let bound = settings::group_lock_timeout_ms();
+    if bound == 0 {
+        return;
+    }
+    let holders: Vec<(i32, String, String, i64)> = Spi::connect(|client| {
+        let Ok(rows) = client.select(locks::HELD_LOCKS_QUERY, None, &[bound.into()]) else {
+            return Vec::new();
+        };
+        rows.filter_map(|row| {
+            Some((
+                row.get::<i32>(1).ok().flatten()?,
+                row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                row.get::<String>(3).ok().flatten().unwrap_or_default(),
+                row.get::<i64>(4).ok().flatten().unwrap_or(0),
+            ))
+        })
+        .collect()
+    });
+    for (pid, user, state, held_ms) in holders {
+        let _ = Spi::get_one_with_args::<bool>(
+            "SELECT pg_catalog.pg_terminate_backend($1)",
+            &[pid.into()],
+        );
+        store::notify_log(&format!(
+            "Terminated session {pid} of role {} ({}): it held a pgautofailover group lock in \
+             a transaction open for {held_ms} ms, longer than group_lock_timeout ({bound} ms)",
+            fsm::vocab::shown(&user),
+            fsm::vocab::shown(&state),
+        ));
     }
 }
 
@@ -154,6 +195,7 @@ pub extern "C-unwind" fn pgaf_health_check_main(arg: pg_sys::Datum) {
             // no extension here: free the slot; the launcher checks again later
             return;
         };
+        BackgroundWorker::transaction(terminate_stuck_lock_holders);
         let flush_every = Duration::from_millis(settings::heartbeat_flush_interval_ms());
         if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
