@@ -171,10 +171,10 @@ pub struct CreateMonitorArgs {
     #[arg(long, env = "PGPORT", default_value_t = 5432)]
     pub pgport: u16,
     /// hostname by which postgres is reachable
-    #[arg(long)]
+    #[arg(long, value_parser = host_arg)]
     pub hostname: Option<String>,
     /// PostgreSQL's listen_addresses
-    #[arg(long, default_value = "*")]
+    #[arg(long, value_parser = listen_arg, default_value = "*")]
     pub listen: String,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -200,22 +200,22 @@ pub struct CreatePostgresArgs {
     #[arg(long, env = "PGPORT", default_value_t = 5432)]
     pub pgport: u16,
     /// PostgreSQL's listen_addresses
-    #[arg(long, default_value = "*")]
+    #[arg(long, value_parser = listen_arg, default_value = "*")]
     pub listen: String,
     /// PostgreSQL's username
-    #[arg(long)]
+    #[arg(long, value_parser = identifier_arg)]
     pub username: Option<String>,
     /// PostgreSQL's database name
-    #[arg(long, default_value = "postgres")]
+    #[arg(long, value_parser = identifier_arg, default_value = "postgres")]
     pub dbname: String,
     /// pg_auto_failover node name
-    #[arg(long, env = "PG_AUTOCTL_NODE_NAME", alias = "nodename")]
+    #[arg(long, value_parser = node_name_arg, env = "PG_AUTOCTL_NODE_NAME", alias = "nodename")]
     pub name: Option<String>,
     /// hostname used to connect from the other nodes
-    #[arg(long)]
+    #[arg(long, value_parser = host_arg)]
     pub hostname: Option<String>,
     /// pg_auto_failover formation
-    #[arg(long, default_value = "default")]
+    #[arg(long, value_parser = formation_arg, default_value = "default")]
     pub formation: String,
     /// pg_auto_failover group Id
     #[arg(long)]
@@ -264,13 +264,13 @@ pub struct CreateFormationArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// name of the formation to create
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: String,
     /// formation kind, either "pgsql" or "citus"
     #[arg(long, default_value = "pgsql", value_parser = ["pgsql", "citus"])]
     pub kind: String,
     /// name for postgres database to use in this formation
-    #[arg(long, default_value = "postgres")]
+    #[arg(long, value_parser = identifier_arg, default_value = "postgres")]
     pub dbname: String,
     /// create a formation that has multiple nodes that can be used for fail over
     #[arg(long, alias = "with-secondary")]
@@ -312,13 +312,13 @@ pub struct DropNodeArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// pg_auto_failover formation
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     /// drop the node with the given node name
-    #[arg(long)]
+    #[arg(long, value_parser = node_name_arg)]
     pub name: Option<String>,
     /// drop the node with given hostname and pgport
-    #[arg(long)]
+    #[arg(long, value_parser = host_arg)]
     pub hostname: Option<String>,
     /// drop the node with given hostname and pgport
     #[arg(long)]
@@ -343,7 +343,7 @@ pub struct DropFormationArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// name of the formation to drop
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: String,
 }
 
@@ -384,7 +384,7 @@ pub struct FormationGroupArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// formation to query, defaults to 'default'
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     /// group to query formation, defaults to all
     #[arg(long)]
@@ -418,7 +418,7 @@ pub struct ShowUriArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// show the uri of given formation ("monitor" for the monitor's)
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
@@ -456,7 +456,7 @@ pub struct FormationArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// pg_auto_failover formation
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
@@ -537,10 +537,10 @@ pub struct NodeTargetArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// pg_auto_failover formation
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     /// pg_auto_failover node name
-    #[arg(long)]
+    #[arg(long, value_parser = node_name_arg)]
     pub name: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
@@ -583,10 +583,10 @@ pub struct SetMetadataArgs {
     #[command(flatten)]
     pub pgdata: PgdataArg,
     /// pg_auto_failover node name
-    #[arg(long)]
+    #[arg(long, value_parser = node_name_arg)]
     pub name: Option<String>,
     /// hostname used to connect from other nodes
-    #[arg(long)]
+    #[arg(long, value_parser = host_arg)]
     pub hostname: Option<String>,
     /// PostgreSQL's port number
     #[arg(long)]
@@ -649,7 +649,7 @@ pub struct PerformArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// formation to target, defaults to 'default'
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     /// group to target, defaults to 0
     #[arg(long)]
@@ -665,10 +665,10 @@ pub struct PromotionArgs {
     #[command(flatten)]
     pub monitor: MonitorArgs,
     /// formation to target, defaults to 'default'
-    #[arg(long)]
+    #[arg(long, value_parser = formation_arg)]
     pub formation: Option<String>,
     /// node name to target, defaults to current node
-    #[arg(long)]
+    #[arg(long, value_parser = node_name_arg)]
     pub name: Option<String>,
     /// how many seconds to wait, default to 60
     #[arg(long, default_value_t = 60)]
@@ -681,10 +681,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub pgdata: PgdataArg,
     /// pg_auto_failover node name
-    #[arg(long, alias = "nodename")]
+    #[arg(long, value_parser = node_name_arg, alias = "nodename")]
     pub name: Option<String>,
     /// hostname used to connect from other nodes
-    #[arg(long)]
+    #[arg(long, value_parser = host_arg)]
     pub hostname: Option<String>,
     /// PostgreSQL's port number
     #[arg(long)]
@@ -712,6 +712,44 @@ pub struct StopArgs {
     /// kill the service with SIGKILL (Postgres is left running)
     #[arg(long, hide = true)]
     pub sigkill: bool,
+}
+
+/// `--hostname`: an IP address or a DNS host name (`fsm::vocab::Host`).
+fn host_arg(value: &str) -> Result<String, String> {
+    fsm::vocab::Host::parse(value)
+        .map(|_| value.to_string())
+        .map_err(|e| e.reason)
+}
+
+/// `--name`: a printable node name of at most 255 bytes.
+fn node_name_arg(value: &str) -> Result<String, String> {
+    fsm::vocab::NodeName::parse(value)
+        .map(|_| value.to_string())
+        .map_err(|e| e.reason)
+}
+
+/// `--formation`: a printable formation name of at most 63 bytes.
+fn formation_arg(value: &str) -> Result<String, String> {
+    fsm::vocab::FormationId::parse(value)
+        .map(|_| value.to_string())
+        .map_err(|e| e.reason)
+}
+
+/// `--dbname`, `--username`: a Postgres identifier of at most 63 bytes.
+fn identifier_arg(value: &str) -> Result<String, String> {
+    fsm::vocab::PgIdentifier::parse(value)
+        .map(|_| value.to_string())
+        .map_err(|e| e.reason)
+}
+
+/// `--listen`: `*`, or host names and addresses separated by commas.
+fn listen_arg(value: &str) -> Result<String, String> {
+    for part in value.split(',').map(str::trim) {
+        if part != "*" {
+            fsm::vocab::Host::parse(part).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -748,6 +786,44 @@ mod tests {
                 panic!("{line}: {e}");
             }
         }
+    }
+
+    #[test]
+    fn hostile_names_and_hosts_are_refused_on_the_command_line() {
+        for args in [
+            vec!["--hostname", "0.0.0.0/0"],
+            vec!["--hostname", "db1\nhost all all 0.0.0.0/0 trust"],
+            vec!["--hostname", "all"],
+            vec!["--name", "node\n1"],
+            vec!["--formation", "f\u{202e}"],
+            vec!["--dbname", "app\r"],
+            vec!["--username", &"u".repeat(64)],
+            vec!["--listen", "*'\nssl=off"],
+        ] {
+            let mut line = vec![
+                "pg_autoctl",
+                "create",
+                "postgres",
+                "--pgdata",
+                "/d",
+                "--auth",
+                "trust",
+                "--no-ssl",
+            ];
+            line.extend(args.iter().copied());
+            assert!(Cli::try_parse_from(&line).is_err(), "{args:?} accepted");
+        }
+        assert!(
+            Cli::try_parse_from([
+                "pg_autoctl",
+                "set",
+                "node",
+                "metadata",
+                "--hostname",
+                "10.0.0.0/8"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -3,13 +3,23 @@
 //!
 //! [`KEYS`] lists every key with its type and default; it drives validation for `config set`,
 //! reading a file, and `config check`. [`Config`] is the typed view the program uses.
+//!
+//! The file is input like any other: every value is checked against its kind (host names,
+//! node and formation names, identifiers and passwords against `fsm::vocab`, paths and free
+//! text for control characters) when the file is read, so a value that would break out of
+//! `pg_hba.conf`, `postgresql.conf` or a connection string never gets past loading. The
+//! configuration must also belong to the data directory it was found for
+//! ([`Config::load_for`]), and the keys that say what the file is for (`pg_autoctl.role`,
+//! `postgresql.pgdata`) cannot be changed with `config set`.
 
 use std::path::{Path, PathBuf};
 
+use fsm::vocab::{self, ClusterName, FormationId, Host, NodeName, PgIdentifier};
 use ini::Ini;
 
 use crate::exit::{CliError, CliResult};
 use crate::fsutil::write_atomically;
+use crate::paths::NodePaths;
 
 /// The value `pg_autoctl.monitor` holds when the node runs without a monitor.
 pub const MONITOR_DISABLED: &str = "PG_AUTOCTL_DISABLED";
@@ -36,12 +46,34 @@ impl Role {
 /// What values a key accepts.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
-    /// Any text.
+    /// Free text without control characters.
     Text,
     /// An integer in a range.
     Int(i64, i64),
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
+    /// A host name or IP address (`fsm::vocab::Host`).
+    Host,
+    /// A node name.
+    NodeName,
+    /// A formation name.
+    Formation,
+    /// A Citus cluster name.
+    Cluster,
+    /// A database or role name.
+    Identifier,
+    /// A file or directory path: no control characters, at most 4096 bytes.
+    Path,
+    /// The monitor's URI, or `PG_AUTOCTL_DISABLED`.
+    MonitorUri,
+    /// A password (`fsm::vocab::password`).
+    Password,
+    /// Postgres's `listen_addresses`: `*`, or host names and addresses separated by commas.
+    ListenAddresses,
+    /// An `--max-rate` of pg_basebackup: a number, optionally followed by `k` or `M`.
+    Rate,
+    /// An HBA method of `postgres::hba::METHODS`, or `skip`.
+    AuthMethod,
 }
 
 /// Which roles a key belongs to.
@@ -66,8 +98,10 @@ pub struct Key {
     pub default: Option<&'static str>,
     /// The roles that have this key.
     pub applies: For,
-    /// Whether the value is a secret, never printed in logs.
+    /// Whether the value is a secret, never printed in logs nor in listings.
     pub secret: bool,
+    /// Whether the key says what the file is for: `config set` refuses to change it.
+    pub fixed: bool,
 }
 
 const fn key(section: &'static str, option: &'static str, kind: Kind, applies: For) -> Key {
@@ -78,7 +112,13 @@ const fn key(section: &'static str, option: &'static str, kind: Kind, applies: F
         default: None,
         applies,
         secret: false,
+        fixed: false,
     }
+}
+
+const fn fixed(mut k: Key) -> Key {
+    k.fixed = true;
+    k
 }
 
 const fn with_default(mut k: Key, default: &'static str) -> Key {
@@ -93,15 +133,15 @@ const fn secret(mut k: Key) -> Key {
 
 /// Every key pg_autoctl reads, as in 2.0.
 pub const KEYS: &[Key] = &[
-    key(
+    fixed(key(
         "pg_autoctl",
         "role",
         Kind::Choice(&["keeper", "monitor"]),
         For::Both,
-    ),
-    key("pg_autoctl", "monitor", Kind::Text, For::Keeper),
+    )),
+    secret(key("pg_autoctl", "monitor", Kind::MonitorUri, For::Keeper)),
     with_default(
-        key("pg_autoctl", "formation", Kind::Text, For::Keeper),
+        key("pg_autoctl", "formation", Kind::Formation, For::Keeper),
         "default",
     ),
     with_default(
@@ -113,8 +153,8 @@ pub const KEYS: &[Key] = &[
         ),
         "0",
     ),
-    key("pg_autoctl", "name", Kind::Text, For::Keeper),
-    key("pg_autoctl", "hostname", Kind::Text, For::Both),
+    key("pg_autoctl", "name", Kind::NodeName, For::Keeper),
+    key("pg_autoctl", "hostname", Kind::Host, For::Both),
     with_default(
         key(
             "pg_autoctl",
@@ -124,22 +164,27 @@ pub const KEYS: &[Key] = &[
         ),
         "standalone",
     ),
-    key("postgresql", "pgdata", Kind::Text, For::Both),
-    key("postgresql", "pg_ctl", Kind::Text, For::Both),
-    key("postgresql", "username", Kind::Text, For::Both),
+    fixed(key("postgresql", "pgdata", Kind::Path, For::Both)),
+    key("postgresql", "pg_ctl", Kind::Path, For::Both),
+    key("postgresql", "username", Kind::Identifier, For::Both),
     with_default(
-        key("postgresql", "dbname", Kind::Text, For::Both),
+        key("postgresql", "dbname", Kind::Identifier, For::Both),
         "postgres",
     ),
     key("postgresql", "host", Kind::Text, For::Both),
     key("postgresql", "port", Kind::Int(1, 65535), For::Both),
     key("postgresql", "proxyport", Kind::Int(0, 65535), For::Keeper),
     with_default(
-        key("postgresql", "listen_addresses", Kind::Text, For::Both),
+        key(
+            "postgresql",
+            "listen_addresses",
+            Kind::ListenAddresses,
+            For::Both,
+        ),
         "*",
     ),
     with_default(
-        key("postgresql", "auth_method", Kind::Text, For::Both),
+        key("postgresql", "auth_method", Kind::AuthMethod, For::Both),
         "trust",
     ),
     with_default(
@@ -161,21 +206,21 @@ pub const KEYS: &[Key] = &[
         ),
         "prefer",
     ),
-    key("ssl", "ca_file", Kind::Text, For::Both),
-    key("ssl", "crl_file", Kind::Text, For::Both),
-    key("ssl", "cert_file", Kind::Text, For::Both),
-    key("ssl", "key_file", Kind::Text, For::Both),
-    secret(key("replication", "password", Kind::Text, For::Keeper)),
+    key("ssl", "ca_file", Kind::Path, For::Both),
+    key("ssl", "crl_file", Kind::Path, For::Both),
+    key("ssl", "cert_file", Kind::Path, For::Both),
+    key("ssl", "key_file", Kind::Path, For::Both),
+    secret(key("replication", "password", Kind::Password, For::Keeper)),
     with_default(
         key(
             "replication",
             "maximum_backup_rate",
-            Kind::Text,
+            Kind::Rate,
             For::Keeper,
         ),
         "100M",
     ),
-    key("replication", "backup_directory", Kind::Text, For::Keeper),
+    key("replication", "backup_directory", Kind::Path, For::Keeper),
     with_default(
         key(
             "timeout",
@@ -266,7 +311,7 @@ pub const KEYS: &[Key] = &[
         ),
         "primary",
     ),
-    key("citus", "cluster_name", Kind::Text, For::Keeper),
+    key("citus", "cluster_name", Kind::Cluster, For::Keeper),
 ];
 
 /// The key named `section.option`, when it exists for `role`.
@@ -292,25 +337,97 @@ pub fn find_key(name: &str, role: Role) -> CliResult<&'static Key> {
         })
 }
 
-/// Checks `value` against `key`'s type; returns it normalised.
+/// Checks `value` against `key`'s type; returns it normalised. An empty value passes every
+/// text kind (whether a key may be empty is checked when the file is read).
 pub fn validate(key: &Key, value: &str) -> CliResult<String> {
     let name = format!("{}.{}", key.section, key.option);
+    let shown = if key.secret {
+        "(hidden)".to_string()
+    } else {
+        vocab::shown(value)
+    };
+    let refuse = |why: String| {
+        Err(CliError::bad_args(format!(
+            "invalid value {shown} for {name}: {why}"
+        )))
+    };
+    let vocabulary = |result: Result<(), vocab::VocabError>| match result {
+        Ok(()) => Ok(value.to_string()),
+        Err(e) => refuse(e.reason),
+    };
+    let text_kind = !matches!(key.kind, Kind::Int(..) | Kind::Choice(_) | Kind::AuthMethod);
+    if text_kind && value.is_empty() {
+        return Ok(String::new());
+    }
     match key.kind {
-        Kind::Text => Ok(value.to_string()),
+        Kind::Text => {
+            if value.chars().any(vocab::is_unsafe_char) {
+                return refuse("control or line-break characters are not allowed".to_string());
+            }
+            Ok(value.to_string())
+        }
+        Kind::Path => {
+            if value.chars().any(vocab::is_unsafe_char) || value.len() > 4096 {
+                return refuse(
+                    "a path may not hold control or line-break characters, nor exceed 4096 bytes"
+                        .to_string(),
+                );
+            }
+            Ok(value.to_string())
+        }
+        Kind::Host => vocabulary(Host::parse(value).map(|_| ())),
+        Kind::NodeName => vocabulary(NodeName::parse(value).map(|_| ())),
+        Kind::Formation => vocabulary(FormationId::parse(value).map(|_| ())),
+        Kind::Cluster => vocabulary(ClusterName::parse(value).map(|_| ())),
+        Kind::Identifier => vocabulary(PgIdentifier::parse(value).map(|_| ())),
+        Kind::Password => vocabulary(vocab::password("password", value)),
+        Kind::MonitorUri => {
+            if value == MONITOR_DISABLED {
+                return Ok(value.to_string());
+            }
+            match crate::monitor::uri::PgUri::parse(value) {
+                Ok(_) => Ok(value.to_string()),
+                Err(e) => refuse(e.to_string()),
+            }
+        }
+        Kind::ListenAddresses => {
+            for part in value.split(',').map(str::trim) {
+                if part != "*" && Host::parse(part).is_err() {
+                    return refuse(format!(
+                        "{} is neither * nor a host name or address",
+                        vocab::shown(part)
+                    ));
+                }
+            }
+            Ok(value.to_string())
+        }
+        Kind::Rate => {
+            let digits = value.trim_end_matches(['k', 'M']);
+            let suffix = value.len() - digits.len();
+            if digits.is_empty() || suffix > 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return refuse("expected a number of kB/s, optionally followed by k or M".into());
+            }
+            Ok(value.to_string())
+        }
+        Kind::AuthMethod => {
+            if value == "skip" || crate::postgres::hba::Method::parse(value).is_some() {
+                Ok(value.to_string())
+            } else {
+                refuse(format!(
+                    "expected skip or one of {}",
+                    crate::postgres::hba::METHODS.join(", ")
+                ))
+            }
+        }
         Kind::Int(min, max) => match value.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
-            _ => Err(CliError::bad_args(format!(
-                "invalid value \"{value}\" for {name}: expected an integer from {min} to {max}"
-            ))),
+            _ => refuse(format!("expected an integer from {min} to {max}")),
         },
         Kind::Choice(words) => {
             if words.contains(&value) {
                 Ok(value.to_string())
             } else {
-                Err(CliError::bad_args(format!(
-                    "invalid value \"{value}\" for {name}: expected one of {}",
-                    words.join(", ")
-                )))
+                refuse(format!("expected one of {}", words.join(", ")))
             }
         }
     }
@@ -381,13 +498,15 @@ impl ConfigFile {
         }
     }
 
-    /// Every key of `role` with its value (defaults filled in), in file order.
+    /// Every key of `role` with its value (defaults filled in), in file order; secrets are
+    /// shown as `****` (a password in the monitor URI too): a listing is for reading, and
+    /// `config get section.option` prints one value as it is.
     pub fn entries(&self, role: Role) -> Vec<(String, String)> {
         KEYS.iter()
             .filter(|k| k.applies == For::Both || role == Role::Keeper)
             .filter_map(|k| {
                 self.get(k)
-                    .map(|v| (format!("{}.{}", k.section, k.option), v))
+                    .map(|v| (format!("{}.{}", k.section, k.option), hide_secret(k, v)))
             })
             .collect()
     }
@@ -401,6 +520,20 @@ impl ConfigFile {
         write_atomically(path, &out, 0o600)
             .map_err(|e| CliError::bad_config(format!("cannot write \"{}\": {e}", path.display())))
     }
+}
+
+/// `value` of `key` as a listing shows it: a secret is `****`, a monitor URI loses its
+/// password.
+fn hide_secret(key: &Key, value: String) -> String {
+    if !key.secret || value.is_empty() {
+        return value;
+    }
+    if matches!(key.kind, Kind::MonitorUri) {
+        return crate::monitor::uri::PgUri::parse(&value)
+            .map(|u| u.redacted())
+            .unwrap_or_else(|_| "****".to_string());
+    }
+    "****".to_string()
 }
 
 /// SSL settings of a node.
@@ -493,13 +626,39 @@ impl Config {
             .map_err(|e| e.context(format!("in \"{}\"", path.display())))
     }
 
+    /// Reads and checks the configuration of the node whose files are `paths`: it must be
+    /// the configuration of that data directory. A file pointing at another node's data
+    /// directory would have this node's keeper stop, rewind or overwrite that node.
+    pub fn load_for(paths: &NodePaths) -> CliResult<Config> {
+        let config = Config::load(&paths.config)?;
+        let configured = crate::paths::absolute(&config.pg.pgdata)?;
+        if configured != paths.pgdata {
+            return Err(CliError::bad_config(format!(
+                "{} says postgresql.pgdata is {}, but it is the configuration of {}",
+                paths.config.display(),
+                config.pg.pgdata.display(),
+                paths.pgdata.display()
+            ))
+            .hint("A configuration belongs to the data directory it was created for: fix postgresql.pgdata, or use the --pgdata it names."));
+        }
+        Ok(config)
+    }
+
+    /// Checks every value of a configuration built in memory, as if read from its file.
+    pub fn check(&self) -> CliResult<()> {
+        Config::from_file(&self.to_file()).map(|_| ())
+    }
+
     /// The typed view of `file`, every value checked.
     pub fn from_file(file: &ConfigFile) -> CliResult<Config> {
         let role = file.role()?;
         let value = |name: &str| -> CliResult<Option<String>> {
             let key = find_key(name, role)?;
             match file.get(key) {
-                Some(v) => validate(key, &v).map(Some),
+                // a bad value in the file is a configuration error (exit 2), not a bad argument
+                Some(v) => validate(key, &v)
+                    .map(Some)
+                    .map_err(|e| CliError::bad_config(e.message)),
                 None => Ok(None),
             }
         };
@@ -780,6 +939,110 @@ port = 5432
         assert!(find_key("nodot", Role::Keeper).is_err());
         // keeper-only keys do not exist on a monitor
         assert!(find_key("pg_autoctl.monitor", Role::Monitor).is_err());
+    }
+
+    #[test]
+    fn hostile_values_in_the_file_are_refused_when_it_is_read() {
+        for (name, value) in [
+            (
+                "pg_autoctl.hostname",
+                "10.0.0.1 trust\nhost all all 0.0.0.0/0",
+            ),
+            ("pg_autoctl.hostname", "0.0.0.0/0"),
+            ("pg_autoctl.name", "node\nfake"),
+            ("pg_autoctl.formation", "f\rx"),
+            ("postgresql.dbname", "db\n"),
+            ("postgresql.username", "all\u{0}"),
+            ("postgresql.listen_addresses", "*'\nssl = off"),
+            ("postgresql.auth_method", "trust\nhost all all all trust"),
+            ("ssl.cert_file", "/c\nssl_key_file = '/x'"),
+            (
+                "replication.maximum_backup_rate",
+                "100M --write-recovery-conf",
+            ),
+            ("replication.password", "a\nb"),
+            ("pg_autoctl.monitor", "not a uri"),
+        ] {
+            let mut file = sample().to_file();
+            let key = find_key(name, Role::Keeper).expect("key");
+            assert!(
+                file.set(key, value).is_err(),
+                "{name} = {value:?} accepted by set"
+            );
+            let (section, option) = name.split_once('.').expect("dot");
+            file.ini.with_section(Some(section)).set(option, value);
+            let err = Config::from_file(&file).expect_err(name);
+            assert_eq!(err.exit, crate::exit::Exit::BadConfig, "{name}");
+            if name == "replication.password" {
+                assert!(!err.message.contains("a\nb"), "{}", err.message);
+            }
+        }
+        // and the good ones still read
+        let mut file = sample().to_file();
+        for (name, value) in [
+            ("pg_autoctl.hostname", "db-1.example.com"),
+            ("postgresql.listen_addresses", "127.0.0.1, ::1"),
+            ("replication.maximum_backup_rate", "512k"),
+            ("pg_autoctl.name", "node a/1"),
+        ] {
+            file.set(find_key(name, Role::Keeper).expect("key"), value)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.message));
+        }
+        Config::from_file(&file).expect("valid");
+    }
+
+    #[test]
+    fn a_listing_hides_secrets_and_identity_keys_are_fixed() {
+        let mut config = sample();
+        config.monitor =
+            Some("postgres://autoctl_node:t0psecret@m:5432/pg_auto_failover".to_string());
+        let file = config.to_file();
+        let listing = file.entries(Role::Keeper);
+        let value = |name: &str| {
+            listing
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .expect("listed")
+        };
+        assert_eq!(value("replication.password"), "****");
+        assert!(!value("pg_autoctl.monitor").contains("t0psecret"));
+        assert!(value("pg_autoctl.monitor").contains("autoctl_node"));
+        // one key asked for is the stored value
+        let key = find_key("pg_autoctl.monitor", Role::Keeper).expect("key");
+        assert!(file.get(key).expect("value").contains("t0psecret"));
+        assert!(
+            find_key("pg_autoctl.role", Role::Keeper)
+                .expect("key")
+                .fixed
+        );
+        assert!(
+            find_key("postgresql.pgdata", Role::Keeper)
+                .expect("key")
+                .fixed
+        );
+        assert!(
+            !find_key("pg_autoctl.hostname", Role::Keeper)
+                .expect("key")
+                .fixed
+        );
+    }
+
+    #[test]
+    fn a_configuration_belongs_to_its_data_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().to_path_buf();
+        let env = |var: &str| (var == "HOME").then(|| home.to_string_lossy().into_owned());
+        let mine = NodePaths::new(&dir.path().join("node_a"), env).expect("paths");
+        let mut config = sample();
+        config.pg.pgdata = dir.path().join("node_b");
+        config.save(&mine.config).expect("save");
+        let err = Config::load_for(&mine).expect_err("another node's pgdata");
+        assert_eq!(err.exit, crate::exit::Exit::BadConfig);
+        assert!(err.message.contains("node_b"), "{}", err.message);
+        config.pg.pgdata = dir.path().join("node_a");
+        config.save(&mine.config).expect("save");
+        assert!(Config::load_for(&mine).is_ok());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 
+use fsm::vocab::Cidr;
+
 /// The local IP address the kernel would use to reach `host`:`port` (no packet is sent).
 pub fn local_ip_towards(host: &str, port: u16) -> Option<IpAddr> {
     let target: SocketAddr = (host, port).to_socket_addrs().ok()?.next()?;
@@ -18,7 +20,7 @@ pub fn local_ip_towards(host: &str, port: u16) -> Option<IpAddr> {
 
 /// The network of the interface holding `ip`, as a CIDR (`10.0.0.0/24`); a host mask when no
 /// interface has it.
-pub fn network_of(ip: IpAddr) -> String {
+pub fn network_of(ip: IpAddr) -> Cidr {
     let host_mask = match ip {
         IpAddr::V4(_) => 32,
         IpAddr::V6(_) => 128,
@@ -32,7 +34,10 @@ pub fn network_of(ip: IpAddr) -> String {
             } else {
                 u32::MAX << (32 - prefix)
             };
-            format!("{}/{prefix}", Ipv4Addr::from(bits & mask))
+            Cidr {
+                addr: IpAddr::V4(Ipv4Addr::from(bits & mask)),
+                prefix: prefix as u8,
+            }
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
@@ -41,7 +46,10 @@ pub fn network_of(ip: IpAddr) -> String {
             } else {
                 u128::MAX << (128 - prefix)
             };
-            format!("{}/{prefix}", Ipv6Addr::from(bits & mask))
+            Cidr {
+                addr: IpAddr::V6(Ipv6Addr::from(bits & mask)),
+                prefix: prefix as u8,
+            }
         }
     }
 }
@@ -132,13 +140,16 @@ mod tests {
     fn loopback_is_reached_from_loopback_and_its_network_is_found() {
         let ip = local_ip_towards("127.0.0.1", 5432).expect("route to loopback");
         assert!(ip.is_loopback());
-        assert_eq!(network_of("127.0.0.1".parse().expect("ip")), "127.0.0.0/8");
+        assert_eq!(
+            network_of("127.0.0.1".parse().expect("ip")).to_string(),
+            "127.0.0.0/8"
+        );
     }
 
     #[test]
     fn an_address_of_no_interface_gets_a_host_mask() {
         assert_eq!(
-            network_of("192.0.2.77".parse().expect("ip")),
+            network_of("192.0.2.77".parse().expect("ip")).to_string(),
             "192.0.2.77/32"
         );
     }

@@ -1,6 +1,12 @@
 //! Where pg_autoctl keeps its files for one PGDATA, as pg_autoctl 2.0 does: the configuration
-//! under `$XDG_CONFIG_HOME`, the state under `$XDG_DATA_HOME`, the pid file under
-//! `$XDG_RUNTIME_DIR` (or `/tmp`), each in `pg_autoctl/<absolute PGDATA>/`.
+//! under `$XDG_CONFIG_HOME`, the state (and the password file) under `$XDG_DATA_HOME`, the pid
+//! file under `$XDG_RUNTIME_DIR`, each in `pg_autoctl/<absolute PGDATA>/`.
+//!
+//! Without `XDG_RUNTIME_DIR`, the pid file goes under `/run/pg_autoctl` when that directory
+//! exists and belongs to this user (the systemd unit of `pg_autoctl show systemd` makes it,
+//! with `RuntimeDirectory=`), else under `/tmp/pg_autoctl` as in 2.0. Either way the directory
+//! is checked before a pid file in it is trusted (`service::pidfile`): another local user who
+//! created `/tmp/pg_autoctl` first cannot plant pid files there.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -19,7 +25,12 @@ pub struct NodePaths {
     pub init: PathBuf,
     /// `pg_autoctl.pid`: the running service's pid.
     pub pid: PathBuf,
+    /// `pgpass`: the passwords of the node's connections (`postgres::passfile`), mode 0600.
+    pub passfile: PathBuf,
 }
+
+/// The runtime directory a systemd unit makes for the service (`RuntimeDirectory=pg_autoctl`).
+const SYSTEMD_RUNTIME_DIR: &str = "/run/pg_autoctl";
 
 impl NodePaths {
     /// The files for `pgdata`, with the environment read through `env`.
@@ -48,16 +59,50 @@ impl NodePaths {
         Ok(NodePaths {
             config: under(config_home).join("pg_autoctl.cfg"),
             state: under(data_home.clone()).join("pg_autoctl.state"),
-            init: under(data_home).join("pg_autoctl.init"),
+            init: under(data_home.clone()).join("pg_autoctl.init"),
+            passfile: under(data_home).join("pgpass"),
             pid: under(runtime).join("pg_autoctl.pid"),
             pgdata,
         })
     }
 
-    /// The files for `pgdata` with the process environment.
+    /// The files for `pgdata` with the process environment (and, without `XDG_RUNTIME_DIR`,
+    /// the systemd runtime directory when this user owns one).
     pub fn from_env(pgdata: &Path) -> CliResult<NodePaths> {
-        NodePaths::new(pgdata, |var| std::env::var(var).ok())
+        let systemd_runtime = std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|v| v.is_empty())
+            && owned_private_dir(Path::new(SYSTEMD_RUNTIME_DIR)).is_ok();
+        NodePaths::new(pgdata, |var| match var {
+            "XDG_RUNTIME_DIR" if systemd_runtime => Some("/run".to_string()),
+            _ => std::env::var(var).ok(),
+        })
     }
+}
+
+/// Checks that `dir` is a real directory (not a symlink) owned by this user that nobody else
+/// may write to.
+pub fn owned_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    if meta.uid() != me {
+        return Err(format!(
+            "{} belongs to uid {}, not to this user (uid {me})",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} may be written by other users (mode {:o})",
+            dir.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
 }
 
 /// `base` followed by every component of the absolute path `inner`.

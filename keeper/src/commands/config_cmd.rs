@@ -14,7 +14,8 @@ fn file_of(pgdata: &PgdataJson) -> CliResult<(NodePaths, ConfigFile)> {
     Ok((paths, file))
 }
 
-/// `config get [section.option]`.
+/// `config get [section.option]`: one key's value as it is stored (scripts read it; the file
+/// is the caller's own), or every key with secrets hidden.
 pub fn get(a: ConfigGetArgs) -> CliResult<()> {
     let (_, file) = file_of(&a.pgdata)?;
     let role = file.role()?;
@@ -52,9 +53,14 @@ pub fn set(a: ConfigSetArgs) -> CliResult<()> {
     let (paths, mut file) = file_of(&a.pgdata)?;
     let role = file.role()?;
     let key = find_key(&a.key, role)?;
-    if a.key == "pg_autoctl.monitor" {
-        crate::monitor::uri::PgUri::parse(&a.value)
-            .map_err(|e| CliError::bad_args(format!("invalid monitor URI: {e}")))?;
+    if key.fixed {
+        return Err(CliError::bad_args(format!(
+            "{} cannot be changed with config set: it says what this configuration is for",
+            a.key
+        ))
+        .hint(
+            "Create the node again (pg_autoctl drop node, then pg_autoctl create) to change it.",
+        ));
     }
     file.set(key, &a.value)?;
     // the whole file must still make sense

@@ -1,16 +1,23 @@
 //! `pg_autoctl create monitor`: a Postgres server with the pgautofailover extension, its
 //! database `pg_auto_failover`, roles and HBA rules for the keepers.
+//!
+//! The database belongs to the superuser running the monitor, not to a role anybody logs in
+//! as; 2.0's role `autoctl` is kept for compatibility, without login and owning nothing. A
+//! `create` that fails undoes what it made ([`super::undo`]).
 
 use std::time::Duration;
 
+use fsm::vocab::Host;
+
 use super::create_postgres::{auth_choice, check_pgdata_owner, self_signed_files, ssl_choice};
+use super::undo::Undo;
 use super::{pgdata_of, refuse_root};
 use crate::cli::CreateMonitorArgs;
 use crate::config::{Config, Postgres, Role, Timeouts};
-use crate::db::quote_ident;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::netinfo;
 use crate::paths::NodePaths;
+use crate::postgres::hba::Address;
 use crate::postgres::local::LocalPg;
 use crate::postgres::pgdata::{self, PgdataContents};
 use crate::postgres::programs::PgBin;
@@ -24,7 +31,7 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
     let pgdata = pgdata_of(&a.pgdata)?;
     let paths = NodePaths::from_env(&pgdata)?;
     if paths.config.exists() {
-        let config = Config::load(&paths.config)?;
+        let config = Config::load_for(&paths)?;
         if config.role != Role::Monitor {
             return Err(CliError::bad_args(format!(
                 "{} already belongs to a pg_autoctl {} node",
@@ -61,6 +68,8 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
             .map(|ip| ip.to_string())
             .unwrap_or_else(netinfo::hostname)
     });
+    let host = Host::parse(&hostname)
+        .map_err(|e| CliError::bad_args(e.for_field("--hostname").to_string()))?;
     let config = Config {
         role: Role::Monitor,
         monitor: None,
@@ -85,26 +94,15 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
         backup_directory: None,
         timeout: Timeouts::default(),
     };
+    config.check()?;
     let mut node = NodeContext::new(paths.clone(), config.clone())?;
     let was_running = matches!(contents, PgdataContents::Running(_));
-    if contents == PgdataContents::Empty {
-        node.initdb().await?;
+    let mut undo = Undo::new(&paths, contents == PgdataContents::Empty);
+    let made = make_monitor(&mut node, &mut undo, &host, was_running).await;
+    if let Err(e) = made {
+        undo.rollback(&mut node).await;
+        return Err(e);
     }
-    node.write_settings().await?;
-    let cidr = hostname
-        .parse()
-        .ok()
-        .or_else(|| netinfo::local_ip_towards(&hostname, a.pgport))
-        .map(netinfo::network_of)
-        .unwrap_or_else(|| hostname.clone());
-    node.ensure_hba(&[node.hba_rule("pg_auto_failover", "autoctl_node", &cidr)])?;
-    if was_running {
-        node.server.restart().await?;
-    } else {
-        node.server.start().await?;
-    }
-    install_extension(&mut node).await?;
-    node.config.save(&paths.config)?;
     println!(
         "{}",
         service::local_monitor_uri(&node.config).to_uri_string()
@@ -122,24 +120,49 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Creates the role `autoctl`, the database `pg_auto_failover` and the extension in it.
+/// The steps of `create monitor` that may fail, each noted in `undo` once done.
+async fn make_monitor(
+    node: &mut NodeContext,
+    undo: &mut Undo,
+    host: &Host,
+    was_running: bool,
+) -> CliResult<()> {
+    if undo.initialises_pgdata() {
+        undo.initdb_started();
+        node.initdb().await?;
+    }
+    node.write_settings().await?;
+    let address = match host.ip() {
+        Some(ip) => Address::Network(netinfo::network_of(ip)),
+        None => match netinfo::local_ip_towards(&host.to_string(), node.config.pg.port) {
+            Some(ip) => Address::Network(netinfo::network_of(ip)),
+            None => Address::Host(host.clone()),
+        },
+    };
+    node.ensure_hba(&node.keeper_rules(address)?)?;
+    if was_running {
+        node.server.restart().await?;
+    } else {
+        undo.postgres_started();
+        node.server.start().await?;
+    }
+    install_extension(node).await?;
+    node.config.save(&node.paths.config)
+}
+
+/// Creates the role `autoctl` (2.0's, kept without login), the database `pg_auto_failover`
+/// (owned by the superuser running the monitor) and the extension in it.
 async fn install_extension(node: &mut NodeContext) -> CliResult<()> {
     let local = node.local().await?;
     local
         .execute(
             "DO $$ BEGIN \
-               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'autoctl') THEN \
-                 CREATE ROLE autoctl WITH LOGIN CREATEDB; \
+               IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'autoctl') THEN \
+                 CREATE ROLE autoctl WITH NOLOGIN; \
                END IF; END $$",
         )
         .await?;
     local.ensure_database("pg_auto_failover").await?;
-    local
-        .execute(&format!(
-            "ALTER DATABASE pg_auto_failover OWNER TO {}",
-            quote_ident("autoctl")
-        ))
-        .await?;
     let pg = &node.config.pg;
     let db = LocalPg::connect(
         &pg.pgdata,
@@ -147,6 +170,7 @@ async fn install_extension(node: &mut NodeContext) -> CliResult<()> {
         pg.port,
         &pg.username,
         "pg_auto_failover",
+        Some(&node.paths.passfile),
     )
     .await?;
     db.execute("CREATE EXTENSION IF NOT EXISTS pgautofailover CASCADE")

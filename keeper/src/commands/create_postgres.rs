@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use fsm::ReplicationState as S;
 
+use super::undo::Undo;
 use super::{pgdata_of, refuse_root};
 use crate::cli::{AuthArgs, CreatePostgresArgs, SslArgs};
 use crate::config::{Config, Postgres, Role, Ssl, Timeouts};
@@ -160,7 +161,7 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
     let pgdata = pgdata_of(&a.pgdata)?;
     let paths = NodePaths::from_env(&pgdata)?;
     if paths.state.exists() && paths.config.exists() {
-        let config = Config::load(&paths.config)?;
+        let config = Config::load_for(&paths)?;
         let state = KeeperState::load(&paths.state)?;
         eprintln!(
             "This node (id {}) was already created; its service continues from state {}.",
@@ -251,6 +252,8 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         backup_directory: None,
         timeout: Timeouts::default(),
     };
+    // every value is checked before the monitor sees any of it
+    config.check()?;
 
     let monitor = Monitor::connect(&monitor_uri, "pg_autoctl").await?;
     monitor.check_extension().await?;
@@ -266,9 +269,17 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         replication_quorum: a.replication_quorum,
     };
     let assignment = register(&monitor, &registration).await?;
+    let files = Undo::new(&paths, false);
+    if let Err(e) = save_registration(&paths, &mut config, &assignment, system_identifier) {
+        // a node the monitor knows but that has no files here would wait forever
+        let _ = monitor.remove_node(assignment.node_id, true).await;
+        files.forget_files();
+        return Err(e);
+    }
     if system_identifier != 0 && assignment.state != S::Single {
         // an existing database must never be overwritten by a copy of another node
         let _ = monitor.remove_node(assignment.node_id, true).await;
+        files.forget_files();
         return Err(CliError::bad_args(format!(
             "{} holds a database, and formation \"{}\" already has a primary: pg_autoctl will not replace that database with a copy",
             paths.pgdata.display(),
@@ -276,13 +287,6 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         ))
         .hint("Use an empty --pgdata for a new standby, or register this database first in a formation of its own."));
     }
-    config.name = assignment.name.clone().unwrap_or(config.name);
-    config.group = assignment.group_id;
-    config.save(&paths.config)?;
-    let mut state =
-        KeeperState::registered(assignment.node_id, assignment.group_id, assignment.state);
-    state.system_identifier = system_identifier;
-    state.save(&paths.state)?;
     tracing::info!(
         node = %config.name,
         formation = %config.formation,
@@ -305,6 +309,25 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         paths.pgdata.display()
     );
     Ok(())
+}
+
+/// Writes the configuration and state of a node the monitor just registered.
+fn save_registration(
+    paths: &NodePaths,
+    config: &mut Config,
+    assignment: &crate::monitor::Assignment,
+    system_identifier: u64,
+) -> CliResult<()> {
+    config.name = assignment
+        .name
+        .as_ref()
+        .map_or(config.name.clone(), ToString::to_string);
+    config.group = assignment.group_id;
+    config.save(&paths.config)?;
+    let mut state =
+        KeeperState::registered(assignment.node_id, assignment.group_id, assignment.state);
+    state.system_identifier = system_identifier;
+    state.save(&paths.state)
 }
 
 /// `register_node`, retried while the monitor asks to wait (another node registering, the

@@ -12,6 +12,7 @@ mod node_settings;
 mod perform;
 mod show;
 mod table;
+mod undo;
 mod wait;
 
 use std::path::PathBuf;
@@ -142,7 +143,7 @@ pub fn pgdata_of(arg: &PgdataArg) -> CliResult<PathBuf> {
 pub fn load_node(arg: &PgdataArg) -> CliResult<(NodePaths, Config)> {
     let pgdata = pgdata_of(arg)?;
     let paths = NodePaths::from_env(&pgdata)?;
-    let config = Config::load(&paths.config)?;
+    let config = Config::load_for(&paths)?;
     Ok((paths, config))
 }
 

@@ -206,6 +206,8 @@ fn events_table(events: &[crate::monitor::EventRow]) -> String {
 /// `show uri`.
 pub async fn uri(a: ShowUriArgs) -> CliResult<()> {
     let (monitor, config) = connect_monitor(&a.monitor).await?;
+    // shown, never with its password (pg_autoctl config get pg_autoctl.monitor prints the
+    // value as stored, for scripts)
     let monitor_uri = match (&a.monitor.monitor, &config) {
         (Some(uri), _) => uri.clone(),
         (None, Some(c)) if c.role == Role::Monitor => {
@@ -214,6 +216,9 @@ pub async fn uri(a: ShowUriArgs) -> CliResult<()> {
         (None, Some(c)) => c.monitor.clone().unwrap_or_default(),
         (None, None) => String::new(),
     };
+    let monitor_uri = crate::monitor::uri::PgUri::parse(&monitor_uri)
+        .map(|u| u.redacted())
+        .unwrap_or(monitor_uri);
     let sslmode = config
         .as_ref()
         .map(|c| c.ssl.sslmode.clone())
@@ -360,31 +365,60 @@ pub fn systemd(a: PgdataArg) -> CliResult<()> {
         .unwrap_or_else(|_| "pg_autoctl".to_string());
     let home = std::env::var("HOME").unwrap_or_else(|_| "/".to_string());
     let user = super::current_user_name();
-    println!(
-        "{}",
-        systemd_unit(&exe, &home, &user, &paths.pgdata.display().to_string())
-    );
+    let unit = systemd_unit(&exe, &home, &user, &paths.pgdata.display().to_string())
+        .map_err(CliError::bad_args)?;
+    println!("{unit}");
     Ok(())
 }
 
-/// The text of the unit file.
-pub fn systemd_unit(exe: &str, home: &str, user: &str, pgdata: &str) -> String {
-    format!(
+/// `value` for a unit file: `%` doubled (systemd's specifiers); refused with a control
+/// character, which would end the line.
+fn unit_value(what: &str, value: &str) -> Result<String, String> {
+    if value.chars().any(fsm::vocab::is_unsafe_char) {
+        return Err(format!(
+            "{what} {} holds a control character: it cannot go in a unit file",
+            fsm::vocab::shown(value)
+        ));
+    }
+    Ok(value.replace('%', "%%"))
+}
+
+/// `value` as one word of a unit's command line or environment: in double quotes, with `\`
+/// and `"` escaped.
+fn unit_word(what: &str, value: &str) -> Result<String, String> {
+    let value = unit_value(what, value)?;
+    Ok(format!(
+        "\"{}\"",
+        value.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+/// The text of the unit file, as 2.0 writes it, plus a runtime directory of the service's
+/// own (`/run/pg_autoctl`, mode 0700, made by systemd as the service user) for the pid file:
+/// no other local user can create it first, as they can `/tmp/pg_autoctl`.
+pub fn systemd_unit(exe: &str, home: &str, user: &str, pgdata: &str) -> Result<String, String> {
+    let home = unit_value("the home directory", home)?;
+    let user = unit_value("the user", user)?;
+    let environment = unit_word("PGDATA", &format!("PGDATA={pgdata}"))?;
+    let exe = unit_word("the program", exe)?;
+    Ok(format!(
         "[Unit]\n\
          Description = pg_auto_failover\n\
          \n\
          [Service]\n\
          WorkingDirectory = {home}\n\
-         Environment = 'PGDATA={pgdata}'\n\
+         Environment = {environment}\n\
          User = {user}\n\
          ExecStart = {exe} run\n\
          Restart = always\n\
          StartLimitBurst = 20\n\
          ExecReload = {exe} reload\n\
+         RuntimeDirectory = pg_autoctl\n\
+         RuntimeDirectoryMode = 0700\n\
          \n\
          [Install]\n\
          WantedBy = multi-user.target"
-    )
+    ))
 }
 
 /// `watch`: state and events, refreshed every second until interrupted.
@@ -450,10 +484,23 @@ mod tests {
             "/var/lib/postgresql",
             "postgres",
             "/data/n1",
-        );
-        assert!(unit.contains("ExecStart = /usr/bin/pg_autoctl run"));
-        assert!(unit.contains("Environment = 'PGDATA=/data/n1'"));
+        )
+        .expect("unit");
+        assert!(unit.contains("ExecStart = \"/usr/bin/pg_autoctl\" run"));
+        assert!(unit.contains("Environment = \"PGDATA=/data/n1\""));
         assert!(unit.contains("Restart = always"));
+        assert!(unit.contains("RuntimeDirectory = pg_autoctl\nRuntimeDirectoryMode = 0700"));
         assert!(unit.contains("WantedBy = multi-user.target"));
+        // odd paths stay one word; a line break cannot add a directive
+        let odd = systemd_unit("/opt/my bin/pg_autoctl", "/h", "pg", "/data/50%\"x").expect("unit");
+        assert!(
+            odd.contains("ExecStart = \"/opt/my bin/pg_autoctl\" run"),
+            "{odd}"
+        );
+        assert!(
+            odd.contains("Environment = \"PGDATA=/data/50%%\\\"x\""),
+            "{odd}"
+        );
+        assert!(systemd_unit("/bin/x", "/h", "pg", "/data\nExecStartPre=/bin/evil").is_err());
     }
 }

@@ -34,8 +34,30 @@ pub const fn right(header: &'static str, min_width: usize) -> Column {
     }
 }
 
+/// A cell as a terminal may show it: control, line-break and invisible formatting characters
+/// (which a compromised or old monitor could put in a name to forge rows) escaped.
+fn printable(cell: &str) -> String {
+    if !cell.chars().any(fsm::vocab::is_unsafe_char) {
+        return cell.to_string();
+    }
+    cell.chars()
+        .map(|c| {
+            if fsm::vocab::is_unsafe_char(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Formats `rows` in `columns`, followed by an empty line.
 pub fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|cell| printable(cell)).collect())
+        .collect();
+    let rows = rows.as_slice();
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -83,6 +105,20 @@ pub fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_with_a_line_break_cannot_forge_a_row() {
+        let text = render(
+            &[right("Name", 4), right("Port", 4)],
+            &[vec![
+                "node_1\n fake | 1 | primary".to_string(),
+                "5432".to_string(),
+            ]],
+        );
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.contains("node_1\\n fake"), "{text}");
+        assert!(!text.contains('\u{202e}'));
+    }
 
     #[test]
     fn columns_are_aligned_to_the_widest_cell_or_their_minimum() {

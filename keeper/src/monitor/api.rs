@@ -1,8 +1,14 @@
 //! The monitor's SQL API as typed calls: one method per pgautofailover function the keeper
 //! and the command line use. State names and LSNs travel as text and are cast on the server,
 //! so the calls work whatever the OIDs of the extension's types.
+//!
+//! What the monitor answers is checked against `fsm::vocab` here, before anything else sees
+//! it: the monitor may be older than this keeper, or compromised, and node hosts and names end
+//! up in `pg_hba.conf`, `primary_conninfo` and command lines. A node the monitor describes with
+//! a value outside the vocabulary is left out of lists (and logged), never written anywhere.
 
 use fsm::ReplicationState;
+use fsm::vocab::{self, Host, NodeName};
 use serde::Serialize;
 use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
@@ -23,22 +29,22 @@ pub struct Assignment {
     /// Whether it counts in the replication quorum.
     pub replication_quorum: bool,
     /// Its name (register_node only).
-    pub name: Option<String>,
+    pub name: Option<NodeName>,
 }
 
-/// Another node, as `get_other_nodes` and friends list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Another node, as `get_other_nodes` and friends list it, every field checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAddress {
     /// Node id.
     pub node_id: i64,
     /// Name.
-    pub name: String,
+    pub name: NodeName,
     /// Host.
-    pub host: String,
+    pub host: Host,
     /// Port.
     pub port: u16,
     /// Its last reported LSN.
-    pub lsn: String,
+    pub lsn: fsm::Lsn,
     /// Whether the monitor takes it for the primary.
     pub is_primary: bool,
 }
@@ -201,29 +207,60 @@ fn state(row: &Row, index: usize) -> Result<ReplicationState, MonitorError> {
 }
 
 fn port(value: i32) -> Result<u16, MonitorError> {
-    u16::try_from(value).map_err(|_| MonitorError::Protocol(format!("invalid port {value}")))
+    vocab::port("port", i64::from(value)).map_err(refused_value)
+}
+
+/// A value the monitor sent that is outside the vocabulary.
+fn refused_value(e: vocab::VocabError) -> MonitorError {
+    MonitorError::Protocol(format!("the monitor sent an {e}"))
 }
 
 fn assignment(row: &Row, with_name: bool) -> Result<Assignment, MonitorError> {
+    let name: Option<String> = if with_name { get(row, 5)? } else { None };
+    let group_id: i32 = get(row, 1)?;
+    if group_id < 0 {
+        return Err(MonitorError::Protocol(format!(
+            "the monitor sent an invalid group id {group_id}"
+        )));
+    }
     Ok(Assignment {
-        node_id: get(row, 0)?,
-        group_id: get(row, 1)?,
+        node_id: vocab::node_id("node id", get(row, 0)?).map_err(refused_value)?,
+        group_id,
         state: state(row, 2)?,
         candidate_priority: get(row, 3)?,
         replication_quorum: get(row, 4)?,
-        name: if with_name { get(row, 5)? } else { None },
+        name: name
+            .map(|n| NodeName::parse(&n).map_err(refused_value))
+            .transpose()?,
     })
 }
 
 fn node_address(row: &Row) -> Result<NodeAddress, MonitorError> {
+    let lsn: String = get(row, 4)?;
     Ok(NodeAddress {
-        node_id: get(row, 0)?,
-        name: get(row, 1)?,
-        host: get(row, 2)?,
+        node_id: vocab::node_id("node id", get(row, 0)?).map_err(refused_value)?,
+        name: NodeName::parse(&get::<String>(row, 1)?).map_err(refused_value)?,
+        host: Host::parse(&get::<String>(row, 2)?).map_err(refused_value)?,
         port: port(get(row, 3)?)?,
-        lsn: get(row, 4)?,
+        lsn: lsn
+            .parse()
+            .map_err(|e: fsm::InvalidLsnError| MonitorError::Protocol(e.to_string()))?,
         is_primary: get(row, 5)?,
     })
+}
+
+/// The nodes of `rows` that are valid; the others are logged and left out, so that one bad
+/// row cannot stop the keeper from managing the rest of its group.
+fn valid_nodes(rows: &[Row]) -> Vec<NodeAddress> {
+    rows.iter()
+        .filter_map(|row| match node_address(row) {
+            Ok(node) => Some(node),
+            Err(e) => {
+                tracing::error!(error = %e, "ignoring a node the monitor lists");
+                None
+            }
+        })
+        .collect()
 }
 
 const NODE_COLUMNS: &str =
@@ -235,10 +272,7 @@ impl Monitor {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, MonitorError> {
-        self.client()
-            .query(sql, params)
-            .await
-            .map_err(|e| MonitorError::from_call(&e))
+        Monitor::bounded(self.client().query(sql, params)).await
     }
 
     async fn one(
@@ -273,10 +307,11 @@ impl Monitor {
             return Ok(None);
         };
         let lease = unhealthy.map_or(lease, |u| lease.min(u)).max(1);
-        self.client()
-            .batch_execute(&format!("SET pgautofailover.keeper_lease = {lease}"))
-            .await
-            .map_err(|e| MonitorError::from_call(&e))?;
+        Monitor::bounded(
+            self.client()
+                .batch_execute(&format!("SET pgautofailover.keeper_lease = {lease}")),
+        )
+        .await?;
         Ok(u64::try_from(lease).ok())
     }
 
@@ -311,37 +346,31 @@ impl Monitor {
         let statement = match &self.node_active {
             Some(s) => s.clone(),
             None => {
-                let s = self
-                    .client
-                    .prepare(
-                        "SELECT assigned_node_id, assigned_group_id, assigned_group_state::text, \
+                let s = Monitor::bounded(self.client.prepare(
+                    "SELECT assigned_node_id, assigned_group_id, assigned_group_state::text, \
                          assigned_candidate_priority, assigned_replication_quorum \
                          FROM pgautofailover.node_active($1, $2, $3, \
                          $4::text::pgautofailover.replication_state, $5, $6, $7::text::pg_lsn, $8)",
-                    )
-                    .await
-                    .map_err(|e| MonitorError::from_call(&e))?;
+                ))
+                .await?;
                 self.node_active = Some(s.clone());
                 s
             }
         };
-        let rows = self
-            .client
-            .query(
-                &statement,
-                &[
-                    &h.formation,
-                    &h.node_id,
-                    &h.group_id,
-                    &h.state.as_str(),
-                    &h.pg_is_running,
-                    &h.tli,
-                    &h.lsn,
-                    &h.sync_state,
-                ],
-            )
-            .await
-            .map_err(|e| MonitorError::from_call(&e))?;
+        let rows = Monitor::bounded(self.client.query(
+            &statement,
+            &[
+                &h.formation,
+                &h.node_id,
+                &h.group_id,
+                &h.state.as_str(),
+                &h.pg_is_running,
+                &h.tli,
+                &h.lsn,
+                &h.sync_state,
+            ],
+        ))
+        .await?;
         let row = rows
             .first()
             .ok_or_else(|| MonitorError::Protocol("node_active returned no row".to_string()))?;
@@ -384,16 +413,15 @@ impl Monitor {
         }
     }
 
-    /// `get_other_nodes(node_id)`.
+    /// `get_other_nodes(node_id)`: the valid ones (see [`valid_nodes`]).
     pub async fn get_other_nodes(&self, node_id: i64) -> Result<Vec<NodeAddress>, MonitorError> {
-        self.rows(
-            &format!("SELECT {NODE_COLUMNS} FROM pgautofailover.get_other_nodes($1)"),
-            &[&node_id],
-        )
-        .await?
-        .iter()
-        .map(node_address)
-        .collect()
+        let rows = self
+            .rows(
+                &format!("SELECT {NODE_COLUMNS} FROM pgautofailover.get_other_nodes($1)"),
+                &[&node_id],
+            )
+            .await?;
+        Ok(valid_nodes(&rows))
     }
 
     /// `get_most_advanced_standby(formation, group)`.

@@ -22,6 +22,11 @@ use uri::PgUri;
 /// The extension version this keeper speaks to.
 pub const EXTENSION_VERSION: &str = "2.0";
 
+/// The longest one call to the monitor may take: a monitor that stops answering (or a network
+/// that drops packets) fails the call instead of holding a command or the service forever.
+/// Calls wait for group locks at most `pgautofailover.group_lock_timeout` (5 s) on our monitor.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a monitor call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -141,7 +146,7 @@ impl Monitor {
                 .await
                 .map_err(|e| MonitorError::Connect {
                     uri: uri.redacted(),
-                    message: db::report(&e).message,
+                    message: e.report().message,
                 })?;
         Ok(Monitor {
             uri,
@@ -169,10 +174,11 @@ impl Monitor {
 
     /// LISTENs on `channel`.
     pub async fn listen(&mut self, channel: &str) -> Result<(), MonitorError> {
-        self.client
-            .batch_execute(&format!("LISTEN {}", db::quote_ident(channel)))
-            .await
-            .map_err(|e| MonitorError::from_call(&e))?;
+        Monitor::bounded(
+            self.client
+                .batch_execute(&format!("LISTEN {}", db::quote_ident(channel))),
+        )
+        .await?;
         if !self.listening.iter().any(|c| c == channel) {
             self.listening.push(channel.to_string());
         }
@@ -194,14 +200,12 @@ impl Monitor {
 
     /// Checks that the monitor has the pgautofailover extension in the version we speak.
     pub async fn check_extension(&self) -> Result<(), MonitorError> {
-        let row = self
-            .client
-            .query_opt(
-                "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'pgautofailover'",
-                &[],
-            )
-            .await
-            .map_err(|e| MonitorError::from_call(&e))?;
+        let row = Monitor::bounded(self.client.query_opt(
+            "SELECT default_version, installed_version FROM pg_catalog.pg_available_extensions \
+             WHERE name = 'pgautofailover'",
+            &[],
+        ))
+        .await?;
         let expected =
             std::env::var("PG_AUTOCTL_EXTENSION_VERSION").unwrap_or(EXTENSION_VERSION.to_string());
         let installed: Option<String> = match &row {
@@ -228,5 +232,18 @@ impl Monitor {
 
     fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Runs `call` within [`CALL_TIMEOUT`]; a call that times out is a lost connection.
+    async fn bounded<T>(
+        call: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, MonitorError> {
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(result) => result.map_err(|e| MonitorError::from_call(&e)),
+            Err(_) => Err(MonitorError::Lost(format!(
+                "no answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }

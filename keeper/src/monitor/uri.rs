@@ -259,7 +259,43 @@ impl PgUri {
                 _ => {}
             }
         }
+        // the session never follows a search_path the monitor database sets for its users
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c search_path=pg_catalog"),
+            _ => "-c search_path=pg_catalog".to_string(),
+        };
+        config.options(&options);
+        if self.password.is_none()
+            && let Some(password) = self.password_from_passfile()
+        {
+            config.password(password);
+        }
         Ok(config)
+    }
+
+    /// The password libpq would take from the password file (`PGPASSFILE`, else
+    /// `~/.pgpass`) for this URI's first host, when the file is private (mode 0600 or
+    /// stricter, as libpq requires).
+    fn password_from_passfile(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::var_os("PGPASSFILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pgpass"))
+            })?;
+        let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %path.display(), "password file has group or world access: ignored");
+            return None;
+        }
+        let entries = crate::postgres::passfile::read(&path).ok()?;
+        let (host, port) = self.hosts.first()?;
+        let user = self
+            .user
+            .clone()
+            .unwrap_or_else(crate::commands::current_user_name);
+        let dbname = self.dbname.clone().unwrap_or_else(|| user.clone());
+        crate::postgres::passfile::lookup(&entries, host, port.unwrap_or(5432), &dbname, &user)
     }
 
     /// The URI written back, with the password left out.

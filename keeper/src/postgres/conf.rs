@@ -2,9 +2,17 @@
 //! `postgresql-auto-failover.conf` (our settings) and `postgresql-auto-failover-standby.conf`
 //! (where a standby streams from), both included at the end of `postgresql.conf`, and
 //! `standby.signal`.
+//!
+//! Every value is quoted by the rules of the file it goes in ([`quote`] for
+//! `postgresql.conf`, [`conninfo_value`] for libpq connection strings): a value can only ever
+//! be read back as itself, never as more settings or more connection keywords. Passwords are
+//! not written here at all: `primary_conninfo` names the node's password file
+//! (`postgres::passfile`).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use fsm::vocab::Host;
 
 use crate::fsutil::write_atomically;
 
@@ -43,9 +51,63 @@ pub struct SslFiles {
     pub crl_file: Option<String>,
 }
 
-/// A value quoted for postgresql.conf.
+/// A value quoted for postgresql.conf: in single quotes, a quote doubled, a backslash and
+/// control characters escaped (the file's lexer reads `\\`, `\n`, `\t` and octal `\ooo`
+/// escapes in quoted values, and ends a value at a line break). NUL cannot occur in a Rust
+/// string built from a path or the vocabulary, and is dropped if it ever does.
 pub fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => {}
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\{:03o}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Reads back a value written by [`quote`] (the part between the outer quotes).
+fn unquote(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                // a doubled quote
+                chars.next();
+                out.push('\'');
+            }
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some(d @ '0'..='7') => {
+                    let mut code = d.to_digit(8).unwrap_or(0);
+                    for _ in 0..2 {
+                        if let Some(next) = chars.peek().and_then(|n| n.to_digit(8)) {
+                            code = code * 8 + next;
+                            chars.next();
+                        }
+                    }
+                    out.extend(char::from_u32(code));
+                }
+                Some(other) => out.push(other),
+                None => {}
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The text of `postgresql-auto-failover.conf`.
@@ -133,13 +195,13 @@ pub fn write_settings(pgdata: &Path, settings: &NodeSettings) -> io::Result<()> 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// Host.
-    pub host: String,
+    pub host: Host,
     /// Port.
     pub port: u16,
     /// Replication user.
     pub user: String,
-    /// Its password, if any.
-    pub password: Option<String>,
+    /// The password file with the replication user's password, if any.
+    pub passfile: Option<PathBuf>,
     /// `application_name`: how the primary knows this standby.
     pub application_name: String,
     /// The replication slot on the upstream.
@@ -152,18 +214,24 @@ pub struct Upstream {
     pub ssl_crl_file: Option<String>,
 }
 
+/// A value quoted for a libpq keyword/value connection string: in single quotes, with `\\`
+/// and `'` escaped by a backslash.
+pub fn conninfo_value(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// A libpq keyword/value connection string for `upstream`.
 pub fn conninfo(upstream: &Upstream) -> String {
-    let value = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+    let value = conninfo_value;
     let mut parts = vec![
-        format!("host={}", value(&upstream.host)),
+        format!("host={}", value(&upstream.host.to_string())),
         format!("port={}", upstream.port),
         format!("user={}", value(&upstream.user)),
         format!("application_name={}", value(&upstream.application_name)),
         format!("sslmode={}", value(&upstream.sslmode)),
     ];
-    if let Some(password) = &upstream.password {
-        parts.push(format!("password={}", value(password)));
+    if let Some(passfile) = &upstream.passfile {
+        parts.push(format!("passfile={}", value(&passfile.to_string_lossy())));
     }
     if let Some(ca) = &upstream.ssl_ca_file {
         parts.push(format!("sslrootcert={}", value(ca)));
@@ -233,7 +301,7 @@ pub fn current_conninfo(pgdata: &Path) -> Option<String> {
     text.lines().find_map(|line| {
         let value = line.strip_prefix("primary_conninfo = ")?;
         let inner = value.strip_prefix('\'')?.strip_suffix('\'')?;
-        Some(inner.replace("''", "'"))
+        Some(unquote(inner))
     })
 }
 
@@ -243,10 +311,10 @@ mod tests {
 
     fn upstream() -> Upstream {
         Upstream {
-            host: "10.0.0.1".to_string(),
+            host: Host::parse("10.0.0.1").expect("host"),
             port: 5432,
             user: "pgautofailover_replicator".to_string(),
-            password: Some("it's".to_string()),
+            passfile: Some(PathBuf::from("/home/pg's \\dir/pgpass")),
             application_name: "pgautofailover_standby_2".to_string(),
             slot_name: Some("pgautofailover_standby_2".to_string()),
             sslmode: "prefer".to_string(),
@@ -293,11 +361,37 @@ mod tests {
         assert!(dir.path().join("standby.signal").exists());
         let info = current_conninfo(dir.path()).expect("conninfo");
         assert_eq!(info, conninfo(&up));
-        assert!(info.contains("password='it\\'s'"), "{info}");
+        assert!(
+            info.contains("passfile='/home/pg\\'s \\\\dir/pgpass'"),
+            "{info}"
+        );
+        assert!(!info.contains("password="), "{info}");
         assert!(info.contains("application_name='pgautofailover_standby_2'"));
         clear_standby(dir.path()).expect("clear");
         assert!(!dir.path().join("standby.signal").exists());
         assert_eq!(current_conninfo(dir.path()), None);
+    }
+
+    #[test]
+    fn quoted_values_read_back_as_themselves_on_one_line() {
+        for value in [
+            "plain",
+            "it's",
+            "back\\slash",
+            "a\nb = 'c'\ninclude '/etc/passwd'",
+            "tab\there\r",
+            "\\'",
+            "bell\u{7}",
+            "é",
+        ] {
+            let quoted = quote(value);
+            assert!(!quoted.contains('\n') && !quoted.contains('\r'), "{quoted}");
+            let inner = &quoted[1..quoted.len() - 1];
+            assert_eq!(unquote(inner), value, "{quoted}");
+            // no unescaped quote inside: the lexer sees one value
+            let without_pairs = inner.replace("''", "").replace("\\\\", "");
+            assert!(!without_pairs.contains('\''), "{quoted}");
+        }
     }
 
     #[test]

@@ -61,13 +61,15 @@ fn pgsql_error(doing: &str, e: &tokio_postgres::Error) -> CliError {
 impl LocalPg {
     /// Connects as `user` to `dbname` on the server running in `pgdata` (through the socket
     /// directory or listen address its postmaster.pid gives), or at `host`:`port` when the
-    /// server is not found there.
+    /// server is not found there. A password, when one is needed (no unix socket and a
+    /// password method), comes from the password file `passfile` (`postgres::passfile`).
     pub async fn connect(
         pgdata: &Path,
         host: &str,
         port: u16,
         user: &str,
         dbname: &str,
+        passfile: Option<&Path>,
     ) -> CliResult<LocalPg> {
         let mut config = tokio_postgres::Config::new();
         let pid = PostmasterPid::read(pgdata);
@@ -85,11 +87,37 @@ impl LocalPg {
         if !user.is_empty() {
             config.user(user);
         }
+        // the keeper's own session never follows a database's search_path
+        config.options("-c search_path=pg_catalog");
+        if let Some(path) = passfile {
+            let entries = super::passfile::read(path).unwrap_or_default();
+            let name = if user.is_empty() {
+                crate::commands::current_user_name()
+            } else {
+                user.to_string()
+            };
+            let lookup_host = if host.starts_with('/') {
+                "localhost"
+            } else {
+                host.as_str()
+            };
+            if let Some(password) =
+                super::passfile::lookup(&entries, lookup_host, port, dbname, &name)
+            {
+                config.password(password);
+            }
+        }
         let (client, _notifications) = db::connect(&config).await.map_err(|e| {
-            pgsql_error(
-                &format!("cannot connect to the local Postgres at {host}:{port}"),
-                &e,
-            )
+            let report = e.report();
+            let mut err = CliError::new(
+                Exit::Pgsql,
+                format!(
+                    "cannot connect to the local Postgres at {host}:{port}: {}",
+                    report.message
+                ),
+            );
+            err.hint = report.hint;
+            err
         })?;
         Ok(LocalPg { client })
     }
@@ -163,9 +191,6 @@ impl LocalPg {
     /// Creates the roles pg_auto_failover needs when missing: the monitor's (login, one
     /// connection) and the replication one (superuser, needed by pg_rewind).
     pub async fn ensure_roles(&self, replication_password: Option<&str>) -> CliResult<()> {
-        let password = replication_password
-            .map(|p| format!(" PASSWORD {}", quote_literal(p)))
-            .unwrap_or_default();
         self.execute(&format!(
             "DO $$ BEGIN \
                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {monitor}) THEN \
@@ -181,14 +206,49 @@ impl LocalPg {
             repl_ident = quote_ident(REPLICATION_ROLE),
         ))
         .await?;
-        if !password.is_empty() {
-            self.execute(&format!(
-                "ALTER ROLE {}{password}",
-                quote_ident(REPLICATION_ROLE)
-            ))
-            .await?;
+        if let Some(password) = replication_password {
+            self.set_role_password(REPLICATION_ROLE, password).await?;
         }
         Ok(())
+    }
+
+    /// Sets `role`'s password by its SCRAM verifier, computed here (`postgres::scram`), so that
+    /// the statement, which Postgres may log, does not hold the password. A password SASLprep
+    /// could change (non-ASCII) is sent as it is, in a session that logs no statement.
+    pub async fn set_role_password(&self, role: &str, password: &str) -> CliResult<()> {
+        match super::scram::verifier(password) {
+            Some(verifier) => {
+                self.execute(&format!(
+                    "ALTER ROLE {} PASSWORD {}",
+                    quote_ident(role),
+                    quote_literal(&verifier)
+                ))
+                .await
+            }
+            None => {
+                self.execute(
+                    "SET log_statement = 'none'; SET log_min_error_statement = 'panic'; \
+                     SET log_min_duration_statement = -1",
+                )
+                .await?;
+                let result = self
+                    .client
+                    .batch_execute(&format!(
+                        "ALTER ROLE {} PASSWORD {}",
+                        quote_ident(role),
+                        quote_literal(password)
+                    ))
+                    .await
+                    .map_err(|e| pgsql_error(&format!("setting the password of {role}"), &e));
+                let _ = self
+                    .execute(
+                        "RESET log_statement; RESET log_min_error_statement; \
+                         RESET log_min_duration_statement",
+                    )
+                    .await;
+                result
+            }
+        }
     }
 
     /// Creates database `dbname` when missing.

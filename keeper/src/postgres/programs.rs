@@ -85,10 +85,16 @@ impl PgBin {
         self.path("pg_ctl")
     }
 
-    /// A command for `program` with the C locale (so outputs parse the same everywhere).
+    /// A command for `program` with the C locale (so outputs parse the same everywhere) and
+    /// without the secrets of pg_autoctl's own environment (see [`secret_variables`]): the
+    /// Postgres server, pg_basebackup and the others get passwords from the node's password
+    /// file, never inherited.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.path(program));
         cmd.env("LC_ALL", "C").env("LANG", "C").kill_on_drop(true);
+        for name in secret_variables(std::env::vars_os().map(|(k, _)| k)) {
+            cmd.env_remove(name);
+        }
         cmd
     }
 
@@ -127,6 +133,19 @@ impl PgBin {
                 )
             })
     }
+}
+
+/// The names among `names` of environment variables that may hold a secret: `PGPASSWORD`,
+/// `PG_AUTOCTL_MONITOR` (a URI may hold a password), and anything named like a password.
+pub fn secret_variables(
+    names: impl Iterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    names
+        .filter(|name| {
+            let upper = name.to_string_lossy().to_ascii_uppercase();
+            upper == "PG_AUTOCTL_MONITOR" || upper.contains("PASSWORD")
+        })
+        .collect()
 }
 
 /// Runs `cmd` (named `what` in errors) and returns its stdout.
@@ -195,6 +214,23 @@ pub fn hide_passwords(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_in_the_environment_are_not_inherited() {
+        let names = [
+            "PATH",
+            "PGPASSWORD",
+            "PG_AUTOCTL_MONITOR",
+            "MY_DB_PASSWORD",
+            "PGPASSFILE",
+        ]
+        .map(std::ffi::OsString::from);
+        let secret = secret_variables(names.into_iter());
+        assert_eq!(
+            secret,
+            ["PGPASSWORD", "PG_AUTOCTL_MONITOR", "MY_DB_PASSWORD"]
+        );
+    }
 
     #[test]
     fn logged_commands_show_no_password() {

@@ -124,7 +124,7 @@ impl Keeper {
             .then(|| crate::netinfo::local_ip_towards(&config.hostname, config.pg.port))
             .flatten()
             .map(crate::netinfo::network_of);
-        let rules = super::node::own_hba_rules(config, lan.as_deref());
+        let rules = super::node::own_hba_rules(config, lan)?;
         self.node.ensure_hba(&rules).map(|_| ())
     }
 
@@ -249,7 +249,7 @@ impl Keeper {
         let Some(primary) = self.others.iter().find(|o| o.is_primary).cloned() else {
             return Ok(());
         };
-        let wanted = conf::conninfo(&self.upstream(&primary, true));
+        let wanted = conf::conninfo(&self.upstream(&primary, true)?);
         if conf::current_conninfo(self.node.pgdata()).as_deref() != Some(wanted.as_str()) {
             tracing::info!(primary = %primary.name, "following the new primary");
             self.follow_primary().await?;
@@ -290,11 +290,11 @@ impl Keeper {
     }
 
     async fn rewind(&mut self, primary: &NodeAddress) -> CliResult<()> {
-        let upstream = self.upstream(primary, false);
+        let upstream = self.upstream(primary, false)?;
         let source = format!(
-            "{} dbname='{}'",
+            "{} dbname={}",
             conf::conninfo(&upstream),
-            self.node.config.pg.dbname.replace('\'', "\\'")
+            conf::conninfo_value(&self.node.config.pg.dbname)
         );
         // A just-promoted primary writes its new timeline to pg_control only at its next
         // checkpoint; before that pg_rewind sees both on the same timeline and rewinds nothing.
@@ -314,27 +314,30 @@ impl Keeper {
     async fn checkpoint_source(&self, node: &NodeAddress) -> CliResult<()> {
         let mut config = tokio_postgres::Config::new();
         config
-            .host(&node.host)
+            .host(node.host.to_string())
             .port(node.port)
             .user(REPLICATION_ROLE)
             .dbname(&self.node.config.pg.dbname)
             .application_name("pg_autoctl")
+            .options("-c search_path=pg_catalog")
             .connect_timeout(Duration::from_secs(10));
         if let Some(password) = &self.node.config.replication_password {
+            // in memory only: never on a command line nor in an environment
             config.password(password);
         }
-        let failed = |e: tokio_postgres::Error| {
+        let failed = |message: String| {
             CliError::new(
                 Exit::Pgsql,
-                format!(
-                    "CHECKPOINT on {} before pg_rewind: {}",
-                    node.name,
-                    crate::db::report(&e).message
-                ),
+                format!("CHECKPOINT on {} before pg_rewind: {message}", node.name),
             )
         };
-        let (client, _) = crate::db::connect(&config).await.map_err(failed)?;
-        client.batch_execute("CHECKPOINT").await.map_err(failed)
+        let (client, _) = crate::db::connect(&config)
+            .await
+            .map_err(|e| failed(e.report().message))?;
+        client
+            .batch_execute("CHECKPOINT")
+            .await
+            .map_err(|e| failed(crate::db::report(&e).message))
     }
 
     /// Moves a data directory that is about to be replaced next to the backups, so that no
@@ -385,11 +388,13 @@ impl Keeper {
         }
         tracing::info!(source = %source.name, host = %source.host, port = source.port, "pg_basebackup");
         let started = Instant::now();
+        let passfile = self.node.ensure_passfile()?;
         let mut cmd = self.node.bin().command("pg_basebackup");
-        cmd.arg("-D")
+        cmd.arg("--pgdata")
             .arg(&tmp)
-            .args(["-h", &source.host, "-p", &source.port.to_string()])
-            .args(["-U", REPLICATION_ROLE])
+            .arg(format!("--host={}", source.host))
+            .arg(format!("--port={}", source.port))
+            .arg(format!("--username={REPLICATION_ROLE}"))
             .args(["--wal-method=stream", "--checkpoint=fast", "--no-password"])
             .arg(format!(
                 "--max-rate={}",
@@ -398,8 +403,14 @@ impl Keeper {
             .env("PGAPPNAME", standby_name(self.state.node_id))
             .env("PGSSLMODE", &self.node.config.ssl.sslmode)
             .env("PGCONNECT_TIMEOUT", "10");
-        if let Some(password) = &self.node.config.replication_password {
-            cmd.env("PGPASSWORD", password);
+        if let Some(ca) = &self.node.config.ssl.ca_file {
+            cmd.env("PGSSLROOTCERT", ca);
+        }
+        if let Some(crl) = &self.node.config.ssl.crl_file {
+            cmd.env("PGSSLCRL", crl);
+        }
+        if let Some(path) = passfile {
+            cmd.env("PGPASSFILE", path);
         }
         crate::postgres::programs::run_command("pg_basebackup", cmd).await?;
         if pgdata.exists() {
@@ -439,25 +450,25 @@ impl Keeper {
 
     /// Writes the standby file for `upstream` (or none); returns whether it changed.
     fn write_standby(&self, upstream: Option<&NodeAddress>) -> CliResult<bool> {
-        let up = upstream.map(|u| self.upstream(u, true));
+        let up = upstream.map(|u| self.upstream(u, true)).transpose()?;
         conf::write_standby(self.node.pgdata(), up.as_ref())
             .map_err(|e| io_error(self.node.pgdata(), e))
     }
 
-    /// How this node streams from `node`.
-    pub(super) fn upstream(&self, node: &NodeAddress, with_slot: bool) -> Upstream {
+    /// How this node streams from `node`: its password, if any, through the password file.
+    pub(super) fn upstream(&self, node: &NodeAddress, with_slot: bool) -> CliResult<Upstream> {
         let config = &self.node.config;
-        Upstream {
+        Ok(Upstream {
             host: node.host.clone(),
             port: node.port,
             user: REPLICATION_ROLE.to_string(),
-            password: config.replication_password.clone(),
+            passfile: self.node.ensure_passfile()?,
             application_name: standby_name(self.state.node_id),
             slot_name: with_slot.then(|| standby_name(self.state.node_id)),
             sslmode: config.ssl.sslmode.clone(),
             ssl_ca_file: config.ssl.ca_file.clone(),
             ssl_crl_file: config.ssl.crl_file.clone(),
-        }
+        })
     }
 
     /// The group's primary, from the monitor.
@@ -544,14 +555,20 @@ impl Keeper {
         let source = self
             .most_advanced_standby("no standby to fast-forward from")
             .await?;
-        let upstream = self.upstream(&source, false);
+        let upstream = self.upstream(&source, false)?;
         conf::write_standby(self.node.pgdata(), Some(&upstream))
             .map_err(|e| io_error(self.node.pgdata(), e))?;
         self.node.server.start().await?;
         self.node.local().await?.reload().await?;
         let deadline = Instant::now() + FAST_FORWARD_TIMEOUT;
         loop {
-            if self.node.local().await?.replayed_up_to(&source.lsn).await? {
+            if self
+                .node
+                .local()
+                .await?
+                .replayed_up_to(&source.lsn.to_string())
+                .await?
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {

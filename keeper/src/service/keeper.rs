@@ -24,7 +24,7 @@ use crate::exit::{CliError, CliResult, Exit};
 use crate::monitor::uri::PgUri;
 use crate::monitor::{Heartbeat, Monitor, MonitorError, NodeAddress};
 use crate::paths::NodePaths;
-use crate::postgres::local::{Observation, REPLICATION_ROLE, standby_name};
+use crate::postgres::local::{Observation, standby_name};
 use crate::postgres::server::StopMode;
 use crate::state::{KeeperState, unix_now};
 
@@ -218,7 +218,7 @@ impl Keeper {
     }
 
     fn reload_config(&mut self) {
-        match Config::load(&self.node.paths.config) {
+        match Config::load_for(&self.node.paths) {
             Ok(config) => {
                 if let Some(Ok(uri)) = config.monitor.as_deref().map(PgUri::parse)
                     && uri != self.monitor_uri
@@ -596,14 +596,9 @@ impl Keeper {
             self.others = others;
             return Ok(());
         }
-        let dbname = self.node.config.pg.dbname.clone();
         let mut rules = Vec::new();
         for other in &others {
-            rules.push(
-                self.node
-                    .hba_rule("replication", REPLICATION_ROLE, &other.host),
-            );
-            rules.push(self.node.hba_rule(&dbname, REPLICATION_ROLE, &other.host));
+            rules.extend(self.node.replication_rules(&other.host)?);
         }
         let hba_changed = self.node.ensure_hba(&rules)?;
         self.others = others;

@@ -66,6 +66,7 @@ async fn update_extension(node: &mut NodeContext) -> CliResult<()> {
         pg.port,
         &pg.username,
         "pg_auto_failover",
+        Some(&node.paths.passfile),
     )
     .await?;
     local

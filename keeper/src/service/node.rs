@@ -4,12 +4,15 @@
 
 use std::path::Path;
 
+use fsm::vocab::{Cidr, Host, PgIdentifier};
+
 use crate::config::{Config, Role};
 use crate::exit::{CliError, CliResult, Exit};
 use crate::paths::NodePaths;
 use crate::postgres::conf::{self, NodeSettings, SslFiles};
-use crate::postgres::hba::{self, HbaRule};
-use crate::postgres::local::LocalPg;
+use crate::postgres::hba::{self, Address, Database, HbaRule, Method};
+use crate::postgres::local::{LocalPg, REPLICATION_ROLE};
+use crate::postgres::passfile;
 use crate::postgres::programs::PgBin;
 use crate::postgres::server::PostgresServer;
 
@@ -56,8 +59,15 @@ impl NodeContext {
         if fresh {
             self.local = None;
             let pg = &self.config.pg;
-            let connection =
-                LocalPg::connect(&pg.pgdata, &pg.host, pg.port, &pg.username, "postgres").await?;
+            let connection = LocalPg::connect(
+                &pg.pgdata,
+                &pg.host,
+                pg.port,
+                &pg.username,
+                "postgres",
+                Some(&self.paths.passfile),
+            )
+            .await?;
             self.local = Some(connection);
         }
         self.local
@@ -132,7 +142,9 @@ impl NodeContext {
             .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", key.display())))
     }
 
-    /// Runs initdb on the empty PGDATA.
+    /// Runs initdb on the empty PGDATA. Without a unix socket (`PG_REGRESS_SOCK_DIR=""`) and
+    /// with a password method, the keeper reaches its own Postgres over TCP and needs a
+    /// password: the superuser gets a random one, kept in the node's password file only.
     pub async fn initdb(&self) -> CliResult<()> {
         let pg = &self.config.pg;
         let os_user = crate::commands::current_user_name();
@@ -156,14 +168,56 @@ impl NodeContext {
         if !pg.username.is_empty() {
             args.push(format!("--username={}", pg.username));
         }
+        let tcp_only = std::env::var("PG_REGRESS_SOCK_DIR").is_ok_and(|v| v.is_empty());
+        let needs_password = tcp_only && matches!(host_auth, "md5" | "scram-sha-256" | "password");
+        let pwfile = self.paths.passfile.with_file_name("initdb.pwfile");
+        let password = if needs_password {
+            let password = super::super::postgres::scram::random_password().ok_or_else(|| {
+                CliError::new(Exit::Internal, "no randomness for the superuser's password")
+            })?;
+            crate::fsutil::write_atomically(&pwfile, format!("{password}\n").as_bytes(), 0o600)
+                .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", pwfile.display())))?;
+            args.push(format!("--pwfile={}", pwfile.display()));
+            Some(password)
+        } else {
+            None
+        };
         tracing::info!(pgdata = %pg.pgdata.display(), "initdb");
-        self.bin().run("initdb", &args).await.map(|_| ())
+        let result = self.bin().run("initdb", &args).await.map(|_| ());
+        if password.is_some() {
+            let _ = std::fs::remove_file(&pwfile);
+        }
+        result?;
+        if let Some(password) = password {
+            let user = if pg.username.is_empty() {
+                os_user
+            } else {
+                pg.username.clone()
+            };
+            passfile::add(
+                &self.paths.passfile,
+                passfile::Entry {
+                    host: "*".to_string(),
+                    port: pg.port.to_string(),
+                    database: "*".to_string(),
+                    user,
+                    password,
+                },
+            )
+            .map_err(|e| {
+                CliError::new(
+                    Exit::Pgctl,
+                    format!("{}: {e}", self.paths.passfile.display()),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// Adds the missing `rules` to pg_hba.conf (unless HBA editing is skipped); returns
     /// whether the file changed (Postgres must then reload).
     pub fn ensure_hba(&self, rules: &[HbaRule]) -> CliResult<bool> {
-        if self.config.pg.hba_level == "skip" || self.config.pg.auth_method == "skip" {
+        if hba_method(&self.config).is_none() {
             return Ok(false);
         }
         let path = self.pgdata().join("pg_hba.conf");
@@ -181,46 +235,129 @@ impl NodeContext {
         }
     }
 
-    /// An HBA rule with this node's SSL choice and method.
-    pub fn hba_rule(&self, database: &str, user: &str, address: &str) -> HbaRule {
-        hba_rule(&self.config, database, user, address)
+    /// The rules that let another node at `host` replicate from and rewind against this one.
+    pub fn replication_rules(&self, host: &Host) -> CliResult<Vec<HbaRule>> {
+        let Some(method) = hba_method(&self.config) else {
+            return Ok(Vec::new());
+        };
+        let user = identifier("replication role", REPLICATION_ROLE)?;
+        let dbname = identifier("postgresql.dbname", &self.config.pg.dbname)?;
+        let rule = |database| HbaRule {
+            ssl: self.config.ssl.active,
+            database,
+            user: user.clone(),
+            address: Address::Host(host.clone()),
+            method,
+        };
+        Ok(vec![
+            rule(Database::Replication),
+            rule(Database::Named(dbname)),
+        ])
+    }
+
+    /// The monitor's rule for the keepers: `autoctl_node` on `pg_auto_failover` from
+    /// `address` (the LAN).
+    pub fn keeper_rules(&self, address: Address) -> CliResult<Vec<HbaRule>> {
+        let Some(method) = hba_method(&self.config) else {
+            return Ok(Vec::new());
+        };
+        Ok(vec![HbaRule {
+            ssl: self.config.ssl.active,
+            database: Database::Named(identifier("monitor database", "pg_auto_failover")?),
+            user: identifier("keeper role", "autoctl_node")?,
+            address,
+            method,
+        }])
+    }
+
+    /// Makes the password file hold the replication password of the configuration (or no
+    /// entry for it when there is none); returns the file's path when it has one.
+    pub fn ensure_passfile(&self) -> CliResult<Option<std::path::PathBuf>> {
+        let path = &self.paths.passfile;
+        passfile::set_password(
+            path,
+            REPLICATION_ROLE,
+            self.config.replication_password.as_deref(),
+        )
+        .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", path.display())))?;
+        Ok(self
+            .config
+            .replication_password
+            .is_some()
+            .then(|| path.clone()))
     }
 }
 
-/// An HBA rule with the SSL choice and method of `config`.
-fn hba_rule(config: &Config, database: &str, user: &str, address: &str) -> HbaRule {
-    HbaRule {
-        ssl: config.ssl.active,
-        database: database.to_string(),
-        user: user.to_string(),
-        address: address.to_string(),
-        method: config.pg.auth_method.clone(),
+/// The method of the HBA rules pg_autoctl writes; None when it writes none (`--skip-pg-hba`).
+fn hba_method(config: &Config) -> Option<Method> {
+    if config.pg.hba_level == "skip" {
+        return None;
     }
+    Method::parse(&config.pg.auth_method)
+}
+
+/// `value` as a Postgres identifier, or a configuration error naming `what`.
+fn identifier(what: &str, value: &str) -> CliResult<PgIdentifier> {
+    PgIdentifier::parse(value)
+        .map_err(|e| CliError::bad_config(format!("{what}: {}", e.for_field("identifier"))))
 }
 
 /// The HBA rules a node needs for itself, as 2.0 writes them: its own database user from its
 /// host name (and from the whole LAN `lan` with `--pg-hba-lan`), and the monitor's health
-/// check role from the monitor's host, always `trust` (no secret is sent).
-pub fn own_hba_rules(config: &Config, lan: Option<&str>) -> Vec<HbaRule> {
+/// check role from each host of the monitor URI, for database `postgres` (the one the probe
+/// asks for), with the node's own method: `trust` only when `--auth trust` was asked for. The
+/// probe needs no login: any answer of Postgres, an authentication request included, proves
+/// it is up (`fsm::probe`).
+pub fn own_hba_rules(config: &Config, lan: Option<Cidr>) -> CliResult<Vec<HbaRule>> {
+    let Some(method) = hba_method(config) else {
+        return Ok(Vec::new());
+    };
     let pg = &config.pg;
+    let rule = |database, user, address| HbaRule {
+        ssl: config.ssl.active,
+        database,
+        user,
+        address,
+        method,
+    };
     let mut rules = Vec::new();
-    if !config.hostname.is_empty() {
-        rules.push(hba_rule(config, &pg.dbname, &pg.username, &config.hostname));
+    if !pg.username.is_empty() {
+        let dbname = identifier("postgresql.dbname", &pg.dbname)?;
+        let user = identifier("postgresql.username", &pg.username)?;
+        if !config.hostname.is_empty() {
+            let host = Host::parse(&config.hostname)
+                .map_err(|e| CliError::bad_config(format!("pg_autoctl.hostname: {e}")))?;
+            rules.push(rule(
+                Database::Named(dbname.clone()),
+                user.clone(),
+                Address::Host(host),
+            ));
+        }
+        if let Some(lan) = lan {
+            rules.push(rule(Database::Named(dbname), user, Address::Network(lan)));
+        }
     }
-    if let Some(lan) = lan {
-        rules.push(hba_rule(config, &pg.dbname, &pg.username, lan));
-    }
-    let monitor_host = config
+    let monitor_hosts: Vec<Host> = config
         .monitor
         .as_deref()
         .and_then(|m| crate::monitor::uri::PgUri::parse(m).ok())
-        .and_then(|u| u.hosts.first().map(|h| h.0.clone()));
-    if let Some(host) = monitor_host {
-        let mut rule = hba_rule(config, "all", crate::postgres::local::MONITOR_ROLE, &host);
-        rule.method = "trust".to_string();
-        rules.push(rule);
+        .map(|u| {
+            u.hosts
+                .iter()
+                .filter_map(|(h, _)| Host::parse(h).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let probe_db = identifier("probe database", fsm::probe::PROBE_DATABASE)?;
+    let probe_user = identifier("probe role", crate::postgres::local::MONITOR_ROLE)?;
+    for host in monitor_hosts {
+        rules.push(rule(
+            Database::Named(probe_db.clone()),
+            probe_user.clone(),
+            Address::Host(host),
+        ));
     }
-    rules
+    Ok(rules)
 }
 
 #[cfg(test)]
@@ -255,7 +392,9 @@ mod tests {
             backup_directory: None,
             timeout: Timeouts::default(),
         };
-        let lines: Vec<String> = own_hba_rules(&config, Some("10.0.0.0/24"))
+        let lan = Cidr::parse("10.0.0.0/24").expect("cidr");
+        let lines: Vec<String> = own_hba_rules(&config, Some(lan))
+            .expect("rules")
             .iter()
             .map(HbaRule::line)
             .collect();
@@ -267,10 +406,31 @@ mod tests {
             lines[1].starts_with("host appdb app 10.0.0.0/24 scram-sha-256"),
             "{lines:?}"
         );
+        // the probe's rule has the node's method: no trust unless --auth trust
         assert!(
-            lines[2].starts_with("host all pgautofailover_monitor 10.0.0.9/32 trust"),
+            lines[2].starts_with("host postgres pgautofailover_monitor 10.0.0.9/32 scram-sha-256"),
             "{lines:?}"
         );
-        assert_eq!(own_hba_rules(&config, None).len(), 2);
+        assert_eq!(own_hba_rules(&config, None).expect("rules").len(), 2);
+        let mut skip = config.clone();
+        skip.pg.hba_level = "skip".to_string();
+        assert!(own_hba_rules(&skip, None).expect("rules").is_empty());
+        // every host of a multi-host monitor URI may probe
+        let mut two = config.clone();
+        two.monitor =
+            Some("postgres://autoctl_node@10.0.0.9:5000,10.0.0.10:5000/pg_auto_failover".into());
+        let lines: Vec<String> = own_hba_rules(&two, None)
+            .expect("rules")
+            .iter()
+            .map(HbaRule::line)
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.contains("10.0.0.10/32")),
+            "{lines:?}"
+        );
+        // a hostile host in the configuration is refused, never written
+        let mut bad = config.clone();
+        bad.hostname = "10.0.0.1 trust\nhost all all 0.0.0.0/0".to_string();
+        assert!(own_hba_rules(&bad, None).is_err());
     }
 }

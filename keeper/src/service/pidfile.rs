@@ -1,10 +1,16 @@
 //! The service's pid file: at most one `pg_autoctl run` per PGDATA, and how `stop`, `reload`
 //! and `status` find it.
+//!
+//! The directories holding it, from its own up to `pg_autoctl`, must belong to this user and
+//! be writable by nobody else, both to write it and to trust what it says: otherwise another
+//! local user could have created them (`/tmp/pg_autoctl` is world-creatable) and made `stop`
+//! signal a process of their choosing, or kept the service from starting with a fake pid.
 
 use std::path::{Path, PathBuf};
 
 use crate::exit::{CliError, CliResult, Exit};
-use crate::fsutil::write_atomically;
+use crate::fsutil::{create_private_dir, write_atomically};
+use crate::paths::owned_private_dir;
 use crate::postgres::pgdata::process_exists;
 
 /// A pid file held by this process; removed when dropped.
@@ -13,17 +19,54 @@ pub struct PidFile {
     path: PathBuf,
 }
 
-/// The pid in the file at `path`, when the file exists and its process runs.
-pub fn running_service(path: &Path) -> Option<i32> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
-    process_exists(pid).then_some(pid)
+/// Checks the directories of the pid file at `path`, from its own up to the one named
+/// `pg_autoctl` (the base every pg_autoctl runtime directory starts from).
+fn check_directories(path: &Path) -> CliResult<()> {
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        owned_private_dir(d).map_err(|why| {
+            CliError::new(
+                Exit::Keeper,
+                format!("the pid file directory is not safe: {why}"),
+            )
+            .hint("Remove it, or set XDG_RUNTIME_DIR to a directory only this user can write (the unit of pg_autoctl show systemd makes /run/pg_autoctl).")
+        })?;
+        if d.file_name().is_some_and(|n| n == "pg_autoctl") {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// The pid in the file at `path`, when the file exists and its process runs; an error when
+/// the file is in a directory another user controls.
+pub fn running_service(path: &Path) -> CliResult<Option<i32>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    check_directories(path)?;
+    let pid = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<i32>().ok())
+        .filter(|p| *p > 0);
+    Ok(pid.filter(|p| process_exists(*p)))
 }
 
 impl PidFile {
     /// Writes this process's pid to `path`, refusing when another live service holds it.
     pub fn acquire(path: &Path) -> CliResult<PidFile> {
-        if let Some(pid) = running_service(path)
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir).map_err(|e| {
+                CliError::new(
+                    Exit::Keeper,
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        check_directories(path)?;
+        if let Some(pid) = running_service(path)?
             && pid != std::process::id() as i32
         {
             return Err(CliError::new(
@@ -62,15 +105,18 @@ mod tests {
     #[test]
     fn one_service_per_pid_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("run/pg_autoctl.pid");
+        let path = dir.path().join("pg_autoctl/run/pg_autoctl.pid");
         {
             let _held = PidFile::acquire(&path).expect("first");
-            assert_eq!(running_service(&path), Some(std::process::id() as i32));
+            assert_eq!(
+                running_service(&path).expect("trusted"),
+                Some(std::process::id() as i32)
+            );
             // our own pid: acquiring again is allowed (restart within the process)
             let _again = PidFile::acquire(&path).expect("same process");
         }
-        assert_eq!(running_service(&path), None);
-        std::fs::create_dir_all(dir.path().join("run")).expect("dir");
+        assert_eq!(running_service(&path).expect("trusted"), None);
+        std::fs::create_dir_all(dir.path().join("pg_autoctl/run")).expect("dir");
         std::fs::write(&path, "1\n").expect("write");
         // pid 1 is alive and is not us
         assert!(PidFile::acquire(&path).is_err());
@@ -79,5 +125,30 @@ mod tests {
             PidFile::acquire(&path).is_ok(),
             "a stale pid file is taken over"
         );
+    }
+
+    #[test]
+    fn a_directory_others_may_write_is_not_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("pg_autoctl");
+        let path = base.join("data/node/pg_autoctl.pid");
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        std::fs::write(&path, "1\n").expect("planted pid file");
+        let err = PidFile::acquire(&path).expect_err("world-writable base");
+        assert!(err.message.contains("not safe"), "{}", err.message);
+        assert!(
+            running_service(&path).is_err(),
+            "a planted pid is not trusted"
+        );
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        assert_eq!(running_service(&path).expect("trusted"), Some(1));
+        // SAFETY: geteuid has no preconditions
+        if unsafe { libc::geteuid() } == 0 {
+            // a base that belongs to another user (root can make one)
+            std::os::unix::fs::chown(&base, Some(65534), None).expect("chown");
+            assert!(running_service(&path).is_err());
+        }
     }
 }
