@@ -90,6 +90,8 @@ pub struct Autoctl {
     pub bin: PathBuf,
     /// The network namespace commands run in (none: the test's own).
     pub ns: Option<String>,
+    /// Environment variables set on every command, after the defaults.
+    pub env: Vec<(String, String)>,
 }
 
 impl Autoctl {
@@ -116,6 +118,17 @@ impl Autoctl {
             dir: dir.to_path_buf(),
             bin,
             ns: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The same, with `vars` set on every command (after the defaults, which they override).
+    pub fn with_env(&self, vars: &[(&str, &str)]) -> Autoctl {
+        let mut env = self.env.clone();
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Autoctl {
+            env,
+            ..self.clone()
         }
     }
 
@@ -170,6 +183,7 @@ impl Autoctl {
             .env("PGHOST", "127.0.0.1")
             .env_remove("PG_AUTOCTL_MONITOR")
             .env_remove("PGPASSWORD")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .args(args)
             .stdin(Stdio::null());
         cmd
@@ -556,17 +570,22 @@ impl Cluster {
     /// `create postgres --run` of a new node named `name`, with `extra` flags; in a networked
     /// cluster, in a namespace of its own.
     pub fn add_node(&mut self, name: &str, extra: &[&str]) -> &Node {
+        self.add_node_env(name, extra, &[])
+    }
+
+    /// Like [`Cluster::add_node`], with environment variables `env` for its pg_autoctl.
+    pub fn add_node_env(&mut self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> &Node {
         let pgdata = self.dir.path().join(name);
         let port = free_port();
         let host = self.network.as_mut().map(|n| n.add_host(name));
-        let node = self.spawn_node_on(name, &pgdata, port, extra, host);
+        let node = self.spawn_node_on(name, &pgdata, port, extra, host, env);
         self.nodes.push(node);
         self.nodes.last().expect("just pushed")
     }
 
     /// Runs `create postgres --run` for `pgdata` (which may hold a database already).
     pub fn spawn_node(&self, name: &str, pgdata: &Path, port: u16, extra: &[&str]) -> Node {
-        self.spawn_node_on(name, pgdata, port, extra, None)
+        self.spawn_node_on(name, pgdata, port, extra, None, &[])
     }
 
     fn spawn_node_on(
@@ -576,6 +595,7 @@ impl Cluster {
         port: u16,
         extra: &[&str],
         host: Option<Host>,
+        env: &[(&str, &str)],
     ) -> Node {
         let autoctl = match &host {
             Some(h) => self.autoctl.in_ns(&h.ns),
@@ -583,7 +603,8 @@ impl Cluster {
                 ns: None,
                 ..self.autoctl.clone()
             },
-        };
+        }
+        .with_env(env);
         let hostname = host
             .as_ref()
             .map_or("127.0.0.1".to_string(), |h| h.ip.clone());

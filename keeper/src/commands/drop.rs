@@ -107,6 +107,9 @@ fn remove_files(paths: &NodePaths, config: &Config, destroy: bool) -> CliResult<
         remove_file(file)?;
     }
     if destroy {
+        // kept otherwise: it may hold the only copy of the superuser's password of a data
+        // directory that stays
+        remove_file(&paths.passfile)?;
         let pgdata = &config.pg.pgdata;
         if pgdata.exists() {
             std::fs::remove_dir_all(pgdata).map_err(|e| {

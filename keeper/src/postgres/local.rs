@@ -46,6 +46,40 @@ pub struct Observation {
     pub receiving: bool,
 }
 
+/// Who the keeper may connect to its own Postgres as, in order, with passwords from the
+/// node's password file: the configured user (the superuser), with its password when the file
+/// has one. Over TCP, a standby copied from its primary does not know the primary's generated
+/// superuser password (`NodeContext::initdb`), so when the file has none for that user, the
+/// replication role (a superuser whose password every node knows) is tried next.
+fn local_credentials(
+    entries: &[super::passfile::Entry],
+    host: &str,
+    port: u16,
+    user: &str,
+    dbname: &str,
+) -> Vec<(String, Option<String>)> {
+    let name = if user.is_empty() {
+        crate::commands::current_user_name()
+    } else {
+        user.to_string()
+    };
+    let lookup_host = if host.starts_with('/') {
+        "localhost"
+    } else {
+        host
+    };
+    let lookup = |who: &str| super::passfile::lookup(entries, lookup_host, port, dbname, who);
+    let own = lookup(&name);
+    let mut candidates = vec![(user.to_string(), own.clone())];
+    if own.is_none()
+        && !host.starts_with('/')
+        && let Some(password) = lookup(REPLICATION_ROLE)
+    {
+        candidates.push((REPLICATION_ROLE.to_string(), Some(password)));
+    }
+    candidates
+}
+
 /// A connection to the local Postgres.
 pub struct LocalPg {
     client: Client,
@@ -84,30 +118,38 @@ impl LocalPg {
             .dbname(dbname)
             .application_name("pg_autoctl")
             .connect_timeout(Duration::from_secs(5));
-        if !user.is_empty() {
-            config.user(user);
-        }
         // the keeper's own session never follows a database's search_path
         config.options("-c search_path=pg_catalog");
-        if let Some(path) = passfile {
-            let entries = super::passfile::read(path).unwrap_or_default();
-            let name = if user.is_empty() {
-                crate::commands::current_user_name()
-            } else {
-                user.to_string()
-            };
-            let lookup_host = if host.starts_with('/') {
-                "localhost"
-            } else {
-                host.as_str()
-            };
-            if let Some(password) =
-                super::passfile::lookup(&entries, lookup_host, port, dbname, &name)
-            {
-                config.password(password);
+        let entries = passfile
+            .map(|path| super::passfile::read(path).unwrap_or_default())
+            .unwrap_or_default();
+        let candidates = local_credentials(&entries, &host, port, user, dbname);
+        let last = candidates.len().saturating_sub(1);
+        let mut connected = None;
+        for (i, (user, password)) in candidates.into_iter().enumerate() {
+            let mut attempt = config.clone();
+            if !user.is_empty() {
+                attempt.user(&user);
+            }
+            if let Some(password) = password {
+                attempt.password(password);
+            }
+            match db::connect(&attempt).await {
+                // an authentication failure (class 28): try the next role
+                Err(db::ConnectError::Postgres(e))
+                    if i < last
+                        && e.as_db_error()
+                            .is_some_and(|d| d.code().code().starts_with("28")) => {}
+                result => {
+                    connected = Some(result);
+                    break;
+                }
             }
         }
-        let (client, _notifications) = db::connect(&config).await.map_err(|e| {
+        let result = connected.ok_or_else(|| {
+            CliError::new(Exit::Pgsql, "no role to connect to the local Postgres as")
+        })?;
+        let (client, _notifications) = result.map_err(|e| {
             let report = e.report();
             let mut err = CliError::new(
                 Exit::Pgsql,
@@ -381,5 +423,45 @@ impl LocalPg {
             .map_err(|e| pgsql_error("reading the replay position", &e))?;
         row.try_get(0)
             .map_err(|e| pgsql_error("reading the replay position", &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::postgres::passfile::Entry;
+
+    #[test]
+    fn a_standby_without_the_superusers_password_tries_the_replication_role_over_tcp() {
+        let local = Entry {
+            host: "*".to_string(),
+            port: "5432".to_string(),
+            database: "*".to_string(),
+            user: "postgres".to_string(),
+            password: "local".to_string(),
+        };
+        let replication = Entry::any_host(REPLICATION_ROLE, "repl");
+        let both = [replication.clone(), local];
+        assert_eq!(
+            local_credentials(&both, "127.0.0.1", 5432, "postgres", "postgres"),
+            [("postgres".to_string(), Some("local".to_string()))]
+        );
+        let copied = [replication];
+        assert_eq!(
+            local_credentials(&copied, "127.0.0.1", 5432, "postgres", "postgres"),
+            [
+                ("postgres".to_string(), None),
+                (REPLICATION_ROLE.to_string(), Some("repl".to_string()))
+            ]
+        );
+        // through a unix socket the configured user connects as it is (peer)
+        assert_eq!(
+            local_credentials(&copied, "/run/postgresql", 5432, "postgres", "postgres"),
+            [("postgres".to_string(), None)]
+        );
+        assert_eq!(
+            local_credentials(&[], "127.0.0.1", 5432, "postgres", "postgres"),
+            [("postgres".to_string(), None)]
+        );
     }
 }

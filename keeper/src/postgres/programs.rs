@@ -24,8 +24,11 @@ fn is_executable(path: &Path) -> bool {
 }
 
 impl PgBin {
-    /// The installation `pg_ctl` belongs to; it must exist and be executable.
+    /// The installation `pg_ctl` belongs to; it must exist and be executable. A symlink
+    /// (`/usr/local/bin/pg_ctl`) is followed: the other programs are next to its target.
     pub fn from_pg_ctl(pg_ctl: &Path) -> CliResult<PgBin> {
+        let resolved = pg_ctl.canonicalize();
+        let pg_ctl = resolved.as_deref().unwrap_or(pg_ctl);
         if !is_executable(pg_ctl) {
             return Err(CliError::new(
                 Exit::Pgctl,
@@ -262,5 +265,20 @@ mod tests {
         std::fs::set_permissions(&pg_ctl, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let bin = PgBin::from_pg_ctl(&pg_ctl).expect("found");
         assert_eq!(bin.path("initdb"), dir.path().join("initdb"));
+    }
+
+    #[test]
+    fn a_symlinked_pg_ctl_leads_to_its_installation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let install = dir.path().join("pg/15/bin");
+        std::fs::create_dir_all(&install).expect("dirs");
+        let pg_ctl = install.join("pg_ctl");
+        std::fs::write(&pg_ctl, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&pg_ctl, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let link = dir.path().join("pg_ctl");
+        std::os::unix::fs::symlink(&pg_ctl, &link).expect("symlink");
+        let bin = PgBin::from_pg_ctl(&link).expect("found");
+        let real = install.canonicalize().expect("canonical");
+        assert_eq!(bin.path("pg_controldata"), real.join("pg_controldata"));
     }
 }

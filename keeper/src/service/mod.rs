@@ -36,11 +36,19 @@ pub fn local_monitor_uri(config: &Config) -> PgUri {
     } else {
         config.hostname.clone()
     };
+    let mut params = vec![("sslmode".to_string(), config.ssl.sslmode.clone())];
+    // as 2.0 does: the CA and CRL files go in every connection string pg_autoctl builds
+    if let Some(ca) = &config.ssl.ca_file {
+        params.push(("sslrootcert".to_string(), ca.clone()));
+    }
+    if let Some(crl) = &config.ssl.crl_file {
+        params.push(("sslcrl".to_string(), crl.clone()));
+    }
     PgUri {
         user: Some("autoctl_node".to_string()),
         password: None,
         hosts: vec![(host, Some(config.pg.port))],
         dbname: Some("pg_auto_failover".to_string()),
-        params: vec![("sslmode".to_string(), config.ssl.sslmode.clone())],
+        params,
     }
 }

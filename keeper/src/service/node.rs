@@ -142,16 +142,20 @@ impl NodeContext {
             .map_err(|e| CliError::new(Exit::Pgctl, format!("{}: {e}", key.display())))
     }
 
-    /// Runs initdb on the empty PGDATA. Without a unix socket (`PG_REGRESS_SOCK_DIR=""`) and
-    /// with a password method, the keeper reaches its own Postgres over TCP and needs a
-    /// password: the superuser gets a random one, kept in the node's password file only.
+    /// Runs initdb on the empty PGDATA. No `trust` line is written unless `--auth trust`
+    /// was asked for: local connections use `peer` (the superuser is the OS user), else a
+    /// password. When the keeper needs a password to reach its own Postgres (over TCP without
+    /// a unix socket, `PG_REGRESS_SOCK_DIR=""`, or as a database user other than the OS
+    /// user), the superuser gets a random one, kept in the node's password file only.
     pub async fn initdb(&self) -> CliResult<()> {
         let pg = &self.config.pg;
         let os_user = crate::commands::current_user_name();
-        let local_auth = if pg.username.is_empty() || pg.username == os_user {
+        let local_auth = if pg.auth_method == "trust" {
+            "trust"
+        } else if pg.username.is_empty() || pg.username == os_user {
             "peer"
         } else {
-            "trust"
+            "scram-sha-256"
         };
         let host_auth = match pg.auth_method.as_str() {
             "" | "skip" => "scram-sha-256",
@@ -169,7 +173,9 @@ impl NodeContext {
             args.push(format!("--username={}", pg.username));
         }
         let tcp_only = std::env::var("PG_REGRESS_SOCK_DIR").is_ok_and(|v| v.is_empty());
-        let needs_password = tcp_only && matches!(host_auth, "md5" | "scram-sha-256" | "password");
+        let needs_password = (tcp_only
+            && matches!(host_auth, "md5" | "scram-sha-256" | "password"))
+            || local_auth == "scram-sha-256";
         let pwfile = self.paths.passfile.with_file_name("initdb.pwfile");
         let password = if needs_password {
             let password = super::super::postgres::scram::random_password().ok_or_else(|| {
