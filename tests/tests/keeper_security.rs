@@ -152,6 +152,13 @@ fn hostile_nodes_on_the_monitor_never_reach_the_files_postgres_reads() {
             .contains("ignoring a node the monitor lists"),
         "the keeper does not say what it refused"
     );
+    // a name with a line break cannot forge a row of show state
+    let state = cluster.on_monitor(&["show", "state"]);
+    assert!(state.contains("evil\\n4"), "{state}");
+    assert!(
+        !state.lines().any(|l| l.trim_start().starts_with("4 ")),
+        "{state}"
+    );
     // Postgres reads every line of every file pg_autoctl wrote
     node.connect()
         .expect("connect")
@@ -454,4 +461,50 @@ fn a_configuration_pointing_at_another_nodes_data_is_refused() {
         "node_1 was touched"
     );
     std::fs::write(&config, before).expect("restore");
+}
+
+#[test]
+fn show_hides_the_monitor_password_and_config_get_of_the_key_prints_it() {
+    let mut cluster = Cluster::start("sec-show", &[]);
+    cluster.add_node("node_1", &[]);
+    cluster.wait_states("node_1:single/single", SETTLE);
+    let node = cluster.node("node_1");
+    let uri = format!(
+        "postgres://autoctl_node:Pa55-w0rd-Kq@127.0.0.1:{}/pg_auto_failover?sslmode=prefer",
+        cluster.monitor_port
+    );
+    let set = node.pg_autoctl(&["config", "set", "pg_autoctl.monitor", &uri]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let stdout = |args: &[&str]| {
+        let out = node.pg_autoctl(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for args in [
+        vec!["show", "uri"],
+        vec!["show", "uri", "--json"],
+        vec!["show", "uri", "--formation", "monitor"],
+        vec!["config", "get"],
+        vec!["config", "get", "--json"],
+    ] {
+        let out = stdout(&args);
+        assert!(
+            !out.contains("Pa55-w0rd-Kq"),
+            "{args:?} prints the password:\n{out}"
+        );
+        assert!(out.contains("autoctl_node"), "{args:?}:\n{out}");
+    }
+    assert_eq!(
+        stdout(&["config", "get", "pg_autoctl.monitor"]).trim(),
+        uri,
+        "one key asked for is printed as stored"
+    );
 }

@@ -487,6 +487,23 @@ fn a_tcp_only_monitor_with_scram_runs_and_writes_no_trust_rule() {
             .get(0);
         assert_eq!(version, "2.0");
         assert!(connect("wrong").is_err(), "{auth}: no password needed");
+        // the database belongs to the superuser, not to a role anybody logs in as
+        let owner: String = client
+            .query_one(
+                "SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .expect("owner")
+            .get(0);
+        assert_eq!(owner, "postgres");
+        let autoctl_logs_in: bool = client
+            .query_one(
+                "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'autoctl'",
+                &[],
+            )
+            .expect("autoctl")
+            .get(0);
+        assert!(!autoctl_logs_in);
         drop(client);
         service.stop_with(libc::SIGTERM);
         let out = autoctl.run(&["drop", "monitor", "--pgdata", &pgdata_text, "--destroy"]);
