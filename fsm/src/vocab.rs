@@ -102,6 +102,24 @@ pub fn shown(value: &str) -> String {
     out
 }
 
+/// `value` as a terminal or a log line may show it: the characters [`is_unsafe_char`]
+/// refuses escaped (`\n`, `\u{202e}`), everything else as it is. For text that may come from
+/// an older or compromised peer, which could otherwise forge lines.
+pub fn printable(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Characters no name may hold: controls (C0, C1, DEL), line and paragraph separators, and
 /// invisible or bidirectional formatting characters that make a name display as another.
 pub fn is_unsafe_char(c: char) -> bool {
@@ -531,6 +549,12 @@ mod tests {
         let err = password("replication.password", "s3cret\n").expect_err("newline");
         assert!(!err.to_string().contains("s3cret"), "{err}");
         assert_eq!(err.shown, "(hidden)");
+    }
+
+    #[test]
+    fn printable_escapes_only_what_could_forge_a_line() {
+        assert_eq!(printable("node_1 é"), "node_1 é");
+        assert_eq!(printable("a\nb\u{202e}"), "a\\nb\\u{202e}");
     }
 
     #[test]

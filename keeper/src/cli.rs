@@ -714,32 +714,34 @@ pub struct StopArgs {
     pub sigkill: bool,
 }
 
-/// `--hostname`: an IP address or a DNS host name (`fsm::vocab::Host`).
-fn host_arg(value: &str) -> Result<String, String> {
-    fsm::vocab::Host::parse(value)
+/// `value` when `check` accepts it (the reason otherwise, for clap's message).
+fn checked<T>(
+    value: &str,
+    check: fn(&str) -> Result<T, fsm::vocab::VocabError>,
+) -> Result<String, String> {
+    check(value)
         .map(|_| value.to_string())
         .map_err(|e| e.reason)
+}
+
+/// `--hostname`: an IP address or a DNS host name (`fsm::vocab::Host`).
+fn host_arg(value: &str) -> Result<String, String> {
+    checked(value, fsm::vocab::Host::parse)
 }
 
 /// `--name`: a printable node name of at most 255 bytes.
 fn node_name_arg(value: &str) -> Result<String, String> {
-    fsm::vocab::NodeName::parse(value)
-        .map(|_| value.to_string())
-        .map_err(|e| e.reason)
+    checked(value, fsm::vocab::NodeName::parse)
 }
 
 /// `--formation`: a printable formation name of at most 63 bytes.
 fn formation_arg(value: &str) -> Result<String, String> {
-    fsm::vocab::FormationId::parse(value)
-        .map(|_| value.to_string())
-        .map_err(|e| e.reason)
+    checked(value, fsm::vocab::FormationId::parse)
 }
 
 /// `--dbname`, `--username`: a Postgres identifier of at most 63 bytes.
 fn identifier_arg(value: &str) -> Result<String, String> {
-    fsm::vocab::PgIdentifier::parse(value)
-        .map(|_| value.to_string())
-        .map_err(|e| e.reason)
+    checked(value, fsm::vocab::PgIdentifier::parse)
 }
 
 /// `--listen`: `*`, or host names and addresses separated by commas.

@@ -223,6 +223,24 @@ impl Autoctl {
         self.run_for(args, Duration::from_secs(120))
     }
 
+    /// `create monitor` of `pgdata` on `port` for host 127.0.0.1, with `extra` flags (`--auth`,
+    /// SSL...); its output, success or not.
+    pub fn create_monitor(&self, pgdata: &Path, port: u16, extra: &[&str]) -> Output {
+        let (pgdata, port) = (pgdata.display().to_string(), port.to_string());
+        let mut args = vec![
+            "create",
+            "monitor",
+            "--pgdata",
+            &pgdata,
+            "--pgport",
+            &port,
+            "--hostname",
+            "127.0.0.1",
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// Runs a command that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);

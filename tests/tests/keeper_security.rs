@@ -299,20 +299,12 @@ fn a_runtime_directory_made_by_another_user_is_not_trusted() {
     let autoctl = Autoctl::new(dir.path());
     let pgdata = dir.path().join("monitor");
     let pgdata_text = pgdata.display().to_string();
-    let port = free_port().to_string();
-    autoctl.ok(&[
-        "create",
-        "monitor",
-        "--pgdata",
-        &pgdata_text,
-        "--pgport",
-        &port,
-        "--hostname",
-        "127.0.0.1",
-        "--auth",
-        "trust",
-        "--no-ssl",
-    ]);
+    let created = autoctl.create_monitor(&pgdata, free_port(), &["--auth", "trust", "--no-ssl"]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     // another user (root here) made the runtime directory first and planted a pid file
     let runtime = dir.path().join("shared-tmp");
     owned_dir(&runtime);
@@ -357,24 +349,10 @@ fn a_create_monitor_that_fails_leaves_nothing_behind() {
     let dir = TempDir::new("sec-undo");
     let autoctl = Autoctl::new(dir.path());
     let busy = TcpListener::bind("127.0.0.1:0").expect("busy port");
-    let port = busy.local_addr().expect("addr").port().to_string();
+    let port = busy.local_addr().expect("addr").port();
     let pgdata = dir.path().join("monitor");
-    let pgdata_text = pgdata.display().to_string();
-    let out = autoctl.run(&[
-        "create",
-        "monitor",
-        "--pgdata",
-        &pgdata_text,
-        "--pgport",
-        &port,
-        "--listen",
-        "127.0.0.1",
-        "--hostname",
-        "127.0.0.1",
-        "--auth",
-        "trust",
-        "--no-ssl",
-    ]);
+    let flags = ["--listen", "127.0.0.1", "--auth", "trust", "--no-ssl"];
+    let out = autoctl.create_monitor(&pgdata, port, &flags);
     assert!(!out.status.success(), "created on a busy port");
     assert!(
         !pgdata.exists(),
@@ -391,19 +369,7 @@ fn a_create_monitor_that_fails_leaves_nothing_behind() {
     std::fs::create_dir_all(&pgdata).expect("pgdata");
     std::fs::write(pgdata.join("keep.txt"), "mine").expect("file");
     owned_dir(&pgdata);
-    let again = autoctl.run(&[
-        "create",
-        "monitor",
-        "--pgdata",
-        &pgdata_text,
-        "--pgport",
-        &port,
-        "--listen",
-        "127.0.0.1",
-        "--auth",
-        "trust",
-        "--no-ssl",
-    ]);
+    let again = autoctl.create_monitor(&pgdata, port, &flags);
     assert!(!again.status.success());
     assert_eq!(
         std::fs::read_to_string(pgdata.join("keep.txt")).expect("kept"),

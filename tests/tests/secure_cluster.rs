@@ -271,22 +271,7 @@ fn scram_and_verify_full_tls_everywhere_without_a_trust_rule() {
         "CREATE TABLE commits (id int); INSERT INTO commits VALUES (1)",
     )
     .expect("write");
-    wait::until(
-        "the row on the standby",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            psql(
-                &sockets,
-                nodes[1].port,
-                "postgres",
-                "SELECT count(*) FROM commits",
-            )
-            .ok()
-            .filter(|n| n == "1")
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    wait_rows(&sockets, nodes[1].port, "1");
 
     // every keeper talks to the monitor over TLS, as autoctl_node with its password
     let keepers = psql(
@@ -353,22 +338,8 @@ fn scram_and_verify_full_tls_everywhere_without_a_trust_rule() {
         "INSERT INTO commits VALUES (2)",
     )
     .expect("write on the new primary");
-    wait::until(
-        "the row on the old primary, now a standby",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            psql(
-                &sockets,
-                nodes[0].port,
-                "postgres",
-                "SELECT count(*) FROM commits",
-            )
-            .ok()
-            .filter(|n| n == "2")
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    // on the old primary, now a standby
+    wait_rows(&sockets, nodes[0].port, "2");
 
     // no trust rule anywhere, and no secret in any log
     assert_no_trust("monitor", &monitor_pgdata);
@@ -382,6 +353,21 @@ fn scram_and_verify_full_tls_everywhere_without_a_trust_rule() {
         node.service.stop_with(libc::SIGTERM);
     }
     monitor.stop_with(libc::SIGTERM);
+}
+
+/// Waits until the node on `port` holds `count` rows in `commits`.
+fn wait_rows(sockets: &Path, port: u16, count: &str) {
+    wait::until(
+        &format!("{count} rows on the node at port {port}"),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            psql(sockets, port, "postgres", "SELECT count(*) FROM commits")
+                .ok()
+                .filter(|n| n == count)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn wait_states(sockets: &Path, port: u16, wanted: &str, nodes: &[SecureNode], monitor: &Service) {
@@ -419,21 +405,9 @@ fn a_tcp_only_monitor_with_scram_runs_and_writes_no_trust_rule() {
     let autoctl = Autoctl::new(dir.path());
     let pgdata = dir.path().join("monitor");
     let port = free_port();
-    let (pgdata_text, port_text) = (pgdata.display().to_string(), port.to_string());
+    let pgdata_text = pgdata.display().to_string();
     for auth in ["scram-sha-256", "md5"] {
-        let out = autoctl.run(&[
-            "create",
-            "monitor",
-            "--pgdata",
-            &pgdata_text,
-            "--pgport",
-            &port_text,
-            "--hostname",
-            "127.0.0.1",
-            "--auth",
-            auth,
-            "--no-ssl",
-        ]);
+        let out = autoctl.create_monitor(&pgdata, port, &["--auth", auth, "--no-ssl"]);
         assert!(
             out.status.success(),
             "{auth}: {}",

@@ -242,7 +242,7 @@ pub async fn uri(a: ShowUriArgs) -> CliResult<()> {
         if a.json.json {
             super::print_json_escaped(&serde_json::json!({ formation.clone(): text }));
         } else {
-            println!("{text}");
+            println!("{}", fsm::vocab::printable(&text));
         }
         return Ok(());
     }

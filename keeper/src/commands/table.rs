@@ -34,28 +34,15 @@ pub const fn right(header: &'static str, min_width: usize) -> Column {
     }
 }
 
-/// A cell as a terminal may show it: control, line-break and invisible formatting characters
-/// (which a compromised or old monitor could put in a name to forge rows) escaped.
-fn printable(cell: &str) -> String {
-    if !cell.chars().any(fsm::vocab::is_unsafe_char) {
-        return cell.to_string();
-    }
-    cell.chars()
-        .map(|c| {
-            if fsm::vocab::is_unsafe_char(c) {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 /// Formats `rows` in `columns`, followed by an empty line.
 pub fn render(columns: &[Column], rows: &[Vec<String>]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| r.iter().map(|cell| printable(cell)).collect())
+        .map(|r| {
+            r.iter()
+                .map(|cell| fsm::vocab::printable(cell).into_owned())
+                .collect()
+        })
         .collect();
     let rows = rows.as_slice();
     let widths: Vec<usize> = columns

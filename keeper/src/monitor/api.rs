@@ -249,6 +249,16 @@ fn node_address(row: &Row) -> Result<NodeAddress, MonitorError> {
     })
 }
 
+/// Whether `names` has the shape of a `synchronous_standby_names` a monitor makes: standby
+/// names, numbers, `ANY`/`FIRST`, parentheses, commas, spaces, `*` and double quotes only,
+/// at most 8 kB.
+fn plausible_standby_names(names: &str) -> bool {
+    names.len() <= 8192
+        && names
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b" _,()*\"".contains(&b))
+}
+
 /// The nodes of `rows` that are valid; the others are logged and left out, so that one bad
 /// row cannot stop the keeper from managing the rest of its group.
 fn valid_nodes(rows: &[Row]) -> Vec<NodeAddress> {
@@ -441,7 +451,8 @@ impl Monitor {
         rows.first().map(node_address).transpose()
     }
 
-    /// `synchronous_standby_names(formation, group)`.
+    /// `synchronous_standby_names(formation, group)`: checked to be what a monitor makes
+    /// (`ANY n (...)`, `FIRST n (...)`, `*` or empty) before the keeper hands it to Postgres.
     pub async fn synchronous_standby_names(
         &self,
         formation: &str,
@@ -453,7 +464,14 @@ impl Monitor {
                 &[&formation, &group],
             )
             .await?;
-        Ok(get::<Option<String>>(&row, 0)?.unwrap_or_default())
+        let names = get::<Option<String>>(&row, 0)?.unwrap_or_default();
+        if !plausible_standby_names(&names) {
+            return Err(MonitorError::Protocol(format!(
+                "the monitor sent synchronous_standby_names {}, which is not a list of standbys",
+                vocab::shown(&names)
+            )));
+        }
+        Ok(names)
     }
 
     /// `remove_node(node_id, force)`.
@@ -880,5 +898,25 @@ impl Monitor {
         };
         let text: String = get(&row, 0)?;
         serde_json::from_str(&text).map_err(|e| MonitorError::Protocol(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lists_of_standbys_are_taken_as_synchronous_standby_names() {
+        for ok in [
+            "",
+            "*",
+            "ANY 1 (pgautofailover_standby_2, pgautofailover_standby_3)",
+            "FIRST 2 (\"pgautofailover_standby_2\")",
+        ] {
+            assert!(plausible_standby_names(ok), "{ok}");
+        }
+        for bad in ["ANY 1 (a)'; DROP", "a\nb", "x = 'y'", &"a".repeat(9000)] {
+            assert!(!plausible_standby_names(bad), "{bad}");
+        }
     }
 }

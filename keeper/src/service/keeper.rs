@@ -185,7 +185,11 @@ impl Keeper {
             () = lease_timer => {}
             n = monitor.next_notification(interval) => match n {
                 Ok(Some(notification)) => {
-                    tracing::debug!(channel = %notification.channel, payload = %notification.payload, "notification");
+                    tracing::debug!(
+                        channel = %fsm::vocab::printable(&notification.channel),
+                        payload = %fsm::vocab::printable(&notification.payload),
+                        "notification"
+                    );
                     // other nodes changed: refresh them on this loop
                     self.others_refreshed = None;
                 }

@@ -89,20 +89,21 @@ async fn connect_listener(node: &NodeContext) -> Option<crate::monitor::Monitor>
 
 /// Logs a notification: state changes as a structured line, log messages as they are.
 fn log_notification(channel: &str, payload: &str) {
+    use fsm::vocab::printable;
     if channel == "state" {
         match serde_json::from_str::<serde_json::Value>(payload) {
             Ok(v) => tracing::info!(
-                formation = %v["formation"].as_str().unwrap_or(""),
+                formation = %printable(v["formation"].as_str().unwrap_or("")),
                 group = v["groupId"].as_i64().unwrap_or(0),
-                node = %v["name"].as_str().unwrap_or(""),
+                node = %printable(v["name"].as_str().unwrap_or("")),
                 node_id = v["nodeId"].as_i64().unwrap_or(0),
-                reported = %v["reportedState"].as_str().unwrap_or(""),
-                assigned = %v["goalState"].as_str().unwrap_or(""),
+                reported = %printable(v["reportedState"].as_str().unwrap_or("")),
+                assigned = %printable(v["goalState"].as_str().unwrap_or("")),
                 "state change"
             ),
-            Err(_) => tracing::info!(payload, "state change"),
+            Err(_) => tracing::info!(payload = %printable(payload), "state change"),
         }
     } else {
-        tracing::info!(message = payload, "monitor");
+        tracing::info!(message = %printable(payload), "monitor");
     }
 }
