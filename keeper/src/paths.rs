@@ -25,6 +25,9 @@ pub struct NodePaths {
     pub init: PathBuf,
     /// `pg_autoctl.pid`: the running service's pid.
     pub pid: PathBuf,
+    /// `<runtime dir>/pg_autoctl`: the directory every pid file is under, which must be this
+    /// user's and private (`service::pidfile`).
+    pub runtime_base: PathBuf,
     /// `pgpass`: the passwords of the node's connections (`postgres::passfile`), mode 0600.
     pub passfile: PathBuf,
 }
@@ -61,7 +64,8 @@ impl NodePaths {
             state: under(data_home.clone()).join("pg_autoctl.state"),
             init: under(data_home.clone()).join("pg_autoctl.init"),
             passfile: under(data_home).join("pgpass"),
-            pid: under(runtime).join("pg_autoctl.pid"),
+            pid: under(runtime.clone()).join("pg_autoctl.pid"),
+            runtime_base: runtime.join("pg_autoctl"),
             pgdata,
         })
     }
@@ -180,6 +184,11 @@ mod tests {
         assert_eq!(
             paths.pid,
             Path::new("/run/user/1000/pg_autoctl/nonexistent/pg/node1/pg_autoctl.pid")
+        );
+        assert_eq!(paths.runtime_base, Path::new("/run/user/1000/pg_autoctl"));
+        assert_eq!(
+            paths.passfile,
+            Path::new("/home/pg/.local/share/pg_autoctl/nonexistent/pg/node1/pgpass")
         );
     }
 

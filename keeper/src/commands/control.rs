@@ -50,7 +50,7 @@ pub async fn run(a: RunArgs) -> CliResult<()> {
 /// `stop`: signals the service and waits until it is gone.
 pub async fn stop(a: StopArgs) -> CliResult<()> {
     let (paths, _) = load_node(&a.pgdata)?;
-    let pid = running_service(&paths.pid)?.ok_or_else(|| {
+    let pid = running_service(&paths.pid, &paths.runtime_base)?.ok_or_else(|| {
         CliError::new(Exit::Keeper, "pg_autoctl is not running")
             .hint(format!("No live process in {}.", paths.pid.display()))
     })?;
@@ -81,7 +81,7 @@ pub async fn stop(a: StopArgs) -> CliResult<()> {
 /// `reload`: SIGHUP to the service.
 pub fn reload(a: PgdataJson) -> CliResult<()> {
     let (paths, _) = load_node(&a.pgdata)?;
-    let pid = running_service(&paths.pid)?
+    let pid = running_service(&paths.pid, &paths.runtime_base)?
         .ok_or_else(|| CliError::new(Exit::Reload, "pg_autoctl is not running"))?;
     // SAFETY: signalling the pid of the running service
     if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
@@ -99,7 +99,7 @@ pub fn reload(a: PgdataJson) -> CliResult<()> {
 /// `status`: whether the service runs (exit 0) or not (exit 3).
 pub fn status(a: PgdataJson) -> CliResult<()> {
     let (paths, config) = load_node(&a.pgdata)?;
-    let pid = running_service(&paths.pid)?;
+    let pid = running_service(&paths.pid, &paths.runtime_base)?;
     let postgres = crate::postgres::pgdata::PostmasterPid::read(&config.pg.pgdata)
         .filter(|p| p.is_alive())
         .map(|p| p.pid);

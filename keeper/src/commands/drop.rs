@@ -32,7 +32,7 @@ pub async fn node(a: DropNodeArgs) -> CliResult<()> {
         monitor: a.monitor.monitor.clone(),
     })
     .await?;
-    match running_service(&paths.pid)? {
+    match running_service(&paths.pid, &paths.runtime_base)? {
         Some(pid) => {
             // the service sees `dropped`, stops Postgres, reports and exits
             monitor.remove_node(state.node_id, a.force).await?;
@@ -142,7 +142,7 @@ pub async fn monitor(a: DropMonitorArgs) -> CliResult<()> {
             "this is not the monitor: use pg_autoctl drop node",
         ));
     }
-    if let Some(pid) = running_service(&paths.pid)? {
+    if let Some(pid) = running_service(&paths.pid, &paths.runtime_base)? {
         // SAFETY: signalling the pid of the running service
         unsafe { libc::kill(pid, libc::SIGTERM) };
         wait_exit(pid, Duration::from_secs(60)).await?;

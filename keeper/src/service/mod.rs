@@ -17,7 +17,7 @@ use crate::paths::NodePaths;
 
 /// Runs the service of the node configured at `paths` until it is stopped.
 pub async fn run(paths: NodePaths, config: Config) -> CliResult<()> {
-    let _pid = pidfile::PidFile::acquire(&paths.pid)?;
+    let _pid = pidfile::PidFile::acquire(&paths.pid, &paths.runtime_base)?;
     let mut stopper = signals::Stopper::install()?;
     match config.role {
         Role::Keeper => keeper::Keeper::load(paths, config)?.run(&mut stopper).await,
