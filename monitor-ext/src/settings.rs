@@ -37,7 +37,7 @@ pub static NODE_LEASE_MARGIN: GucSetting<i32> = GucSetting::<i32>::new(500);
 /// `pgautofailover.group_lock_timeout`: the longest a call waits for a formation or group lock,
 /// and the longest a session may hold one in a transaction before the health check worker
 /// terminates it; 0 for no bound (2.0).
-pub static GROUP_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+pub static GROUP_LOCK_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(2_000);
 /// `pgautofailover.keeper_lease` (hidden, per session): the lease this connection's keeper
 /// holds, in ms; 0 for none (a pg_auto_failover 2.0 keeper).
 pub static KEEPER_LEASE: GucSetting<i32> = GucSetting::<i32>::new(0);

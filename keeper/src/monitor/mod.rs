@@ -24,7 +24,7 @@ pub const EXTENSION_VERSION: &str = "2.0";
 
 /// The longest one call to the monitor may take: a monitor that stops answering (or a network
 /// that drops packets) fails the call instead of holding a command or the service forever.
-/// Calls wait for group locks at most `pgautofailover.group_lock_timeout` (5 s) on our monitor.
+/// Calls wait for group locks at most `pgautofailover.group_lock_timeout` (2 s) on our monitor.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a monitor call failed.
