@@ -2,9 +2,23 @@
 //!
 //! Every standby that could hold acknowledged commits first stops replicating and reports its
 //! last received LSN (`report_lsn`). Only when all of them reported does the monitor pick the
-//! candidate: highest candidate priority, then most advanced LSN. A candidate behind the most
-//! advanced standby first fetches the missing WAL from it (`fast_forward`); the other standbys
-//! then follow the new primary (`join_secondary`).
+//! candidate: highest candidate priority, then most advanced position. A candidate behind the
+//! most advanced standby first fetches the missing WAL from it (`fast_forward`); the other
+//! standbys then follow the new primary (`join_secondary`).
+//!
+//! Positions are compared as (timeline, LSN), where the timeline is the one of the WAL the node
+//! holds at that LSN (keepers read it from their WAL files, `crate::timeline`). On one history
+//! this order is the order of "holds more WAL": a node at (t, l) holds the bytes of timeline t's
+//! history before l, and timeline t starts where its parent ended, so any node on an older
+//! timeline with a larger LSN has written past that fork: it diverged and holds WAL no newer
+//! node has, which is never acknowledged WAL of the current history. So the most advanced
+//! position holds every byte any other candidate holds on that history.
+//!
+//! An election that cannot finish starts again: a candidate whose keeper stopped reporting, or
+//! that did not reach the most advanced position within `node_considered_unhealthy_timeout` of
+//! being told to fetch it, goes back to `report_lsn`, and the next report picks again (maybe
+//! the same node, once it can fetch). A candidate that was told to promote
+//! (`stop_replication` and after) is never abandoned: it may already take writes.
 
 use crate::group::{
     CANDIDATE_PRIORITY_INCREMENT, Group, MAX_USER_CANDIDATE_PRIORITY, is_being_demoted_primary,
@@ -30,8 +44,11 @@ pub fn proceed(
     active: NodeId,
     primary: Option<NodeId>,
 ) -> Result<bool, FsmError> {
-    // A candidate may already be on its way: keep following it rather than electing another.
-    if let Some(candidate) = group.candidate_being_promoted() {
+    // A candidate may already be on its way: keep following it rather than electing another,
+    // unless it is stuck before promoting (see `abandon_if_stuck`).
+    if let Some(candidate) = group.candidate_being_promoted()
+        && !abandon_if_stuck(group, candidate)
+    {
         if candidate == active {
             return Ok(follow_candidate(group, active, candidate));
         }
@@ -49,10 +66,13 @@ pub fn proceed(
         let keep = group.get(candidate).is_some_and(|c| {
             matches!(c.reported, S::ReportLsn | S::PreparePromotion)
                 || group.health.is_healthy(Some(c))
+                || !abandonable(c)
         });
         if keep {
             return Ok(follow_candidate(group, active, candidate));
         }
+        // an unhealthy candidate that has not started promoting: elect again
+        abandon(group, candidate, "is unhealthy");
     }
 
     let candidates = build_candidates(group);
@@ -113,6 +133,69 @@ pub fn proceed(
     Ok(true)
 }
 
+/// Whether `candidate` was chosen but has not been told to promote yet (its goal is
+/// `fast_forward` or `prepare_promotion`): giving it up cannot leave two writable nodes.
+fn abandonable(candidate: &Node) -> bool {
+    matches!(candidate.goal, S::FastForward | S::PreparePromotion)
+}
+
+/// Gives up `candidate` when the election cannot finish with it: its keeper stopped reporting,
+/// or it was told to fetch WAL and still lacks some after `node_considered_unhealthy_timeout`.
+/// Returns whether it did.
+pub fn abandon_if_stuck(group: &mut Group, candidate: NodeId) -> bool {
+    let Some(c) = group.get(candidate).cloned() else {
+        return false;
+    };
+    if !abandonable(&c) {
+        return false;
+    }
+    if !group.health.is_reporting(Some(&c)) {
+        abandon(group, candidate, "stopped reporting");
+        return true;
+    }
+    let timeout = group.settings().node_considered_unhealthy_timeout_ms;
+    let fetching_for_too_long = c.goal == S::FastForward
+        && c.state_change_time
+            .exceeded_by(group.health.clock.now, timeout)
+        && first_standby_ahead_of(group, candidate).is_some();
+    if fetching_for_too_long {
+        // as 2.0 steers elections with priorities: one step down until a node is promoted
+        // (`promote` restores it), so that the next election prefers a node that needs no
+        // fetch, when there is one
+        if c.candidate_priority > 0 {
+            let priority = c.candidate_priority - CANDIDATE_PRIORITY_INCREMENT;
+            group.set_candidate_priority(
+                candidate,
+                priority,
+                format!(
+                    "Updating candidate priority to {priority} for {} until a new primary is \
+                     elected",
+                    c.label()
+                ),
+            );
+        }
+        abandon(
+            group,
+            candidate,
+            &format!("did not reach the most advanced standby's WAL within {timeout} ms"),
+        );
+        return true;
+    }
+    false
+}
+
+/// Sends a stuck candidate back to `report_lsn`, so that the election starts again.
+fn abandon(group: &mut Group, candidate: NodeId, why: &str) {
+    let label = group.label(Some(candidate));
+    group.assign(
+        candidate,
+        S::ReportLsn,
+        format!(
+            "Setting goal state of {label} to report_lsn: it {why} before its promotion,              electing a failover candidate again"
+        ),
+    );
+}
+
 /// A standby that reported its LSN follows the candidate once it can stream from it.
 fn follow_candidate(group: &mut Group, active: NodeId, candidate: NodeId) -> bool {
     let ready = group.get(candidate).is_some_and(is_ready_to_stream_wal);
@@ -146,9 +229,16 @@ fn build_candidates(group: &mut Group) -> Candidates {
             continue;
         }
         // A node that is gone is not waited for, unless it is in the quorum and its LSN is
-        // unknown: it may hold commits no other node has.
-        if group.health.is_unhealthy(Some(&node)) && !group.health.is_reporting(Some(&node)) {
-            if node.replication_quorum && node.reported != S::ReportLsn {
+        // unknown: it may hold commits no other node has. Once it reported for this election
+        // (report_lsn, or fetching and promoting since), its position is known, and a keeper
+        // that stopped reporting is gone even if its Postgres still answers the probe.
+        let position_known = matches!(
+            node.reported,
+            S::ReportLsn | S::FastForward | S::PreparePromotion
+        );
+        let silent = !group.health.is_reporting(Some(&node));
+        if silent && (position_known || group.health.is_unhealthy(Some(&node))) {
+            if node.replication_quorum && !position_known {
                 candidates.missing += 1;
             }
             continue;
@@ -323,7 +413,8 @@ fn promote(
             ),
         );
     }
-    for &id in &candidates.reported {
+    // every priority an election lowered comes back, also of nodes that stopped reporting
+    for id in group.member_ids() {
         if let Some(node) = group.get(id).cloned()
             && node.candidate_priority < 0
         {

@@ -30,6 +30,7 @@ pub mod register;
 pub mod report;
 pub mod rules;
 mod state;
+pub mod timeline;
 pub mod vocab;
 
 #[cfg(test)]
@@ -43,6 +44,9 @@ mod scenarios;
 
 #[cfg(test)]
 mod sim;
+
+#[cfg(test)]
+mod wal_proptests;
 
 pub use error::{ErrorClass, FsmError};
 pub use group::{Effect, Group};

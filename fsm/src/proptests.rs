@@ -25,7 +25,7 @@ use crate::sim::{Sim, pg_runs_in};
 use crate::testing::{NOW, group, node};
 
 /// Checks one decision: `before` is the group the rules ran on, `effects` what they decided.
-fn check_decision(
+pub(crate) fn check_decision(
     before: &Group,
     effects: &[Effect],
     leaving_maintenance: Option<NodeId>,

@@ -170,8 +170,12 @@ fn proceed_for_standby(group: &mut Group, active: NodeId, p_id: Option<NodeId>) 
     }
 
     // fast_forward -> prepare_promotion: the candidate fetched the WAL it lacked. Check it
-    // really reached the most advanced standby: promoting it earlier would lose commits.
+    // really reached the most advanced standby: promoting it earlier would lose commits. A
+    // candidate that cannot get there in time goes back to report_lsn (a new election).
     if a.is_converged(S::FastForward) {
+        if election::abandon_if_stuck(group, active) {
+            return true;
+        }
         if let Some(ahead) = election::first_standby_ahead_of(group, active) {
             group.log(format!(
                 "Waiting for {a_label} to fast forward: {} reported a more advanced LSN.",

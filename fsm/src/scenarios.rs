@@ -527,6 +527,108 @@ fn priority_zero_node_is_never_elected() {
     assert_eq!(assigned(&g), [(3, S::FastForward)]);
 }
 
+/// The election of item 1 of issue 11: the candidate reports a stale timeline (1) while the
+/// others hold the same LSN on timeline 2. It is told to fetch, and never looks caught up.
+fn stranded_candidate() -> crate::group::Group {
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    p.goal = S::Draining;
+    let mut s2 = node(2, S::ReportLsn);
+    let mut s3 = node(3, S::ReportLsn);
+    let mut s4 = node(4, S::ReportLsn);
+    for s in [&mut s2, &mut s3, &mut s4] {
+        s.reported_tli = 2;
+        s.reported_lsn = Lsn(0x502_8780);
+    }
+    s3.reported_tli = 1;
+    s3.candidate_priority = 50 + crate::group::CANDIDATE_PRIORITY_INCREMENT;
+    group(vec![p, s2, s3, s4])
+}
+
+#[test]
+fn a_candidate_that_cannot_catch_up_is_given_up_and_the_election_runs_again() {
+    let mut g = stranded_candidate();
+    proceed(&mut g, 2).expect("decides");
+    assert_eq!(assigned(&g), [(3, S::FastForward)]);
+    // it says it fetched, but still looks behind: within the timeout, it is waited for
+    let mut g = stranded_candidate();
+    let c = g.get_mut(3).expect("candidate");
+    c.goal = S::FastForward;
+    c.reported = S::FastForward;
+    c.state_change_time = NOW.plus_ms(-5_000);
+    proceed(&mut g, 3).expect("decides");
+    assert!(assigned(&g).is_empty());
+    // past it, it goes back to report_lsn one priority step down, and the next report elects
+    // a node that needs no fetch
+    let later = NOW.plus_ms(25_000);
+    g.health.clock.now = later;
+    for id in [2, 3, 4] {
+        if let Some(n) = g.get_mut(id) {
+            n.report_time = later;
+        }
+    }
+    proceed(&mut g, 3).expect("decides");
+    assert_eq!(assigned(&g), [(3, S::ReportLsn)]);
+    assert_eq!(g.get(3).map(|n| n.candidate_priority), Some(50));
+    let mut g2 = g.clone();
+    g2.take_effects();
+    let c = g2.get_mut(3).expect("candidate");
+    c.reported = S::ReportLsn;
+    proceed(&mut g2, 2).expect("decides");
+    let chosen = assigned(&g2);
+    assert_eq!(chosen.len(), 1, "{chosen:?}");
+    assert_eq!(chosen[0].1, S::PreparePromotion, "{chosen:?}");
+}
+
+#[test]
+fn a_candidate_whose_keeper_went_silent_is_given_up() {
+    let mut g = stranded_candidate();
+    for id in [2, 3, 4] {
+        if let Some(n) = g.get_mut(id) {
+            n.reported_tli = 2;
+        }
+    }
+    let c = g.get_mut(3).expect("candidate");
+    c.goal = S::PreparePromotion;
+    c.reported = S::ReportLsn;
+    // its keeper stopped reporting; its Postgres (a stopped standby) answers nothing either
+    c.report_time = NOW.plus_ms(-60_000);
+    c.health = crate::model::Health::Bad;
+    proceed(&mut g, 2).expect("decides");
+    let effects = assigned(&g);
+    assert!(effects.contains(&(3, S::ReportLsn)), "{effects:?}");
+    // and the election goes on without waiting for it: its LSN is known
+    assert!(
+        effects
+            .iter()
+            .any(|(id, s)| *id != 3 && *s == S::PreparePromotion),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_candidate_told_to_promote_is_never_given_up() {
+    let mut g = stranded_candidate();
+    let c = g.get_mut(3).expect("candidate");
+    c.goal = S::StopReplication;
+    c.reported = S::PreparePromotion;
+    c.report_time = NOW.plus_ms(-60_000);
+    c.health = crate::model::Health::Bad;
+    proceed(&mut g, 2).expect("decides");
+    assert!(
+        !assigned(&g).iter().any(|(id, _)| *id == 3),
+        "{:?}",
+        assigned(&g)
+    );
+    assert!(
+        !assigned(&g)
+            .iter()
+            .any(|(_, s)| matches!(s, S::PreparePromotion | S::FastForward)),
+        "a second candidate: {:?}",
+        assigned(&g)
+    );
+}
+
 #[test]
 fn losers_join_the_new_primary_once_it_streams() {
     let mut p = node(1, S::Primary);

@@ -434,18 +434,23 @@ impl Monitor {
         Ok(valid_nodes(&rows))
     }
 
-    /// `get_most_advanced_standby(formation, group)`.
-    pub async fn get_most_advanced_standby(
+    /// The most advanced node reporting its LSN for an election in `group`, other than
+    /// `exclude`: highest (timeline, LSN), as the monitor's election ranks them (2.0's
+    /// `get_most_advanced_standby` orders by LSN alone, and may name the caller itself).
+    pub async fn most_advanced_reporting(
         &self,
         formation: &str,
         group: i32,
+        exclude: i64,
     ) -> Result<Option<NodeAddress>, MonitorError> {
         let rows = self
             .rows(
-                &format!(
-                    "SELECT {NODE_COLUMNS} FROM pgautofailover.get_most_advanced_standby($1, $2)"
-                ),
-                &[&formation, &group],
+                "SELECT node_id, nodename, nodehost, nodeport, reported_lsn::text, false \
+                   FROM pgautofailover.current_state($1, $2) \
+                  WHERE current_group_state = 'report_lsn' AND node_id <> $3 \
+                  ORDER BY reported_tli DESC, reported_lsn DESC, health DESC, node_id \
+                  LIMIT 1",
+                &[&formation, &group, &exclude],
             )
             .await?;
         rows.first().map(node_address).transpose()

@@ -211,7 +211,7 @@ impl LocalPg {
             .map_err(|e| pgsql_error("reading the local Postgres state", &e))?;
         let get_err =
             |e: tokio_postgres::Error| pgsql_error("reading the local Postgres state", &e);
-        Ok(Observation {
+        let mut observation = Observation {
             in_recovery: row.try_get(0).map_err(get_err)?,
             lsn: row
                 .try_get::<_, Option<String>>(1)
@@ -227,7 +227,78 @@ impl LocalPg {
             sync_standbys_streaming: row.try_get(5).map_err(get_err)?,
             read_only: row.try_get(6).map_err(get_err)?,
             receiving: row.try_get(7).map_err(get_err)?,
-        })
+        };
+        // Without a WAL receiver, the control file's timelines can be minutes old: read the
+        // timeline of the WAL the standby holds from its files (`fsm::timeline`).
+        if observation.in_recovery && !observation.receiving {
+            match self.wal_timeline(&observation.lsn).await {
+                Ok(Some(tli)) => observation.timeline = tli,
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e.message, "cannot read the WAL's timeline"),
+            }
+        }
+        Ok(observation)
+    }
+
+    /// The timeline of the WAL this standby holds at `lsn`, from its WAL segment and history
+    /// files; None when they do not say (no segment file for that position).
+    async fn wal_timeline(&self, lsn: &str) -> CliResult<Option<i32>> {
+        use fsm::timeline;
+        let Ok(lsn) = lsn.parse::<fsm::Lsn>() else {
+            return Ok(None);
+        };
+        let failed = |e: tokio_postgres::Error| pgsql_error("reading pg_wal", &e);
+        let size: i64 = self
+            .client
+            .query_one(
+                "SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'wal_segment_size'",
+                &[],
+            )
+            .await
+            .map_err(failed)?
+            .try_get(0)
+            .map_err(failed)?;
+        let Some(suffix) = timeline::segment_suffix(lsn, u64::try_from(size).unwrap_or(0)) else {
+            return Ok(None);
+        };
+        let names = self
+            .client
+            .query(
+                "SELECT name FROM pg_catalog.pg_ls_waldir() WHERE name LIKE '%' || $1",
+                &[&suffix],
+            )
+            .await
+            .map_err(failed)?;
+        let newest = names
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .filter_map(|name| timeline::segment_timeline(&name, &suffix))
+            .max();
+        let Some(newest) = newest else {
+            return Ok(None);
+        };
+        let history = if newest == 1 {
+            Vec::new()
+        } else {
+            let text: String = self
+                .client
+                .query_one(
+                    "SELECT pg_catalog.pg_read_file('pg_wal/' || $1)",
+                    &[&timeline::history_file_name(newest)],
+                )
+                .await
+                .map_err(failed)?
+                .try_get(0)
+                .map_err(failed)?;
+            match timeline::parse_history(&text) {
+                Ok(history) => history,
+                Err(e) => {
+                    tracing::warn!(error = %e, tli = newest, "unreadable timeline history");
+                    return Ok(None);
+                }
+            }
+        };
+        Ok(i32::try_from(timeline::timeline_of(lsn, newest, &history)).ok())
     }
 
     /// Creates the roles pg_auto_failover needs when missing: the monitor's (login, one
@@ -402,6 +473,28 @@ impl LocalPg {
                     .await
                     .map_err(|e| pgsql_error(&format!("creating slot {name}"), &e))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Moves each inactive slot of `targets` forward to its LSN (never back; on a standby,
+    /// Postgres stops at what it replayed), as 2.0 does on standbys: the WAL another node
+    /// still needs is kept here too, so that this node can serve it once promoted.
+    pub async fn advance_slots(&self, targets: &[(String, fsm::Lsn)]) -> CliResult<()> {
+        for (name, lsn) in targets {
+            if lsn.0 == 0 {
+                continue;
+            }
+            self.client
+                .execute(
+                    "SELECT pg_catalog.pg_replication_slot_advance(s.slot_name, $2::text::pg_lsn) \
+                       FROM pg_catalog.pg_replication_slots s \
+                      WHERE s.slot_name = $1 AND NOT s.active \
+                        AND s.restart_lsn IS NOT NULL AND s.restart_lsn < $2::text::pg_lsn",
+                    &[name, &lsn.to_string()],
+                )
+                .await
+                .map_err(|e| pgsql_error(&format!("advancing slot {name}"), &e))?;
         }
         Ok(())
     }

@@ -200,14 +200,15 @@ impl Keeper {
         self.node.server.start().await
     }
 
-    /// The most advanced standby of this node's group, as the monitor knows it; `missing` is
-    /// the error when there is none.
+    /// The most advanced other node of this group reporting its LSN, as the monitor ranks
+    /// them; `missing` is the error when there is none.
     async fn most_advanced_standby(&mut self, missing: &str) -> CliResult<NodeAddress> {
         let formation = self.node.config.formation.clone();
         let group = self.state.group_id;
+        let me = self.state.node_id;
         self.monitor()
             .await?
-            .get_most_advanced_standby(&formation, group)
+            .most_advanced_reporting(&formation, group, me)
             .await?
             .ok_or_else(|| CliError::new(Exit::Monitor, missing))
     }

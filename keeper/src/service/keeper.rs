@@ -589,7 +589,8 @@ impl Keeper {
         Ok(())
     }
 
-    /// Re-reads the other nodes: HBA rules for them, and on a primary their replication slots.
+    /// Re-reads the other nodes: HBA rules for them, and their replication slots (on a primary,
+    /// and on a standby that streams or reports its LSN).
     async fn refresh_others(&mut self) -> CliResult<()> {
         let node_id = self.state.node_id;
         let others = self.monitor().await?.get_other_nodes(node_id).await?;
@@ -620,9 +621,18 @@ impl Keeper {
                 .map(|o| standby_name(o.node_id))
                 .collect();
             self.node.local().await?.sync_slots(&slots).await?;
-        } else if matches!(current, S::Secondary | S::Catchingup) {
-            // slots left from a time as primary would keep WAL forever
-            self.node.local().await?.sync_slots(&[]).await?;
+        } else if matches!(current, S::Secondary | S::ReportLsn) {
+            // as 2.0 does: a slot for every other node, moved forward as it reports, so that
+            // this node holds the WAL the others need if it is promoted
+            let targets: Vec<(String, fsm::Lsn)> = self
+                .others
+                .iter()
+                .map(|o| (standby_name(o.node_id), o.lsn))
+                .collect();
+            let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+            let local = self.node.local().await?;
+            local.sync_slots(&names).await?;
+            local.advance_slots(&targets).await?;
         }
         Ok(())
     }
