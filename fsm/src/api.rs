@@ -97,13 +97,29 @@ pub fn perform_failover(group: &mut Group) -> Result<(), FsmError> {
         return Ok(());
     }
 
-    if group.healthy_candidate_count(&others) == 0 {
+    // As 2.0, candidate priorities do not matter here: with every priority at 0 the standbys
+    // wait in report_lsn until an operator raises one. But a failover with no healthy
+    // secondary at all would only stop the writes.
+    let healthy_secondaries = others
+        .iter()
+        .filter_map(|id| group.get(*id))
+        .filter(|n| n.is_converged(S::Secondary) && group.health.is_healthy(Some(n)))
+        .count();
+    if healthy_secondaries == 0 {
         return Err(FsmError::not_ready(
             format!(
                 "cannot fail over: formation \"{formation}\" has no healthy standby in state \
-                 secondary with a candidate priority above 0"
+                 secondary"
             ),
             Some("Check the standbys with pg_autoctl show state."),
+        ));
+    }
+    if group.healthy_candidate_count(&others) == 0 {
+        group.notice(format!(
+            "every standby of group {} in formation \"{formation}\" has candidate priority 0: \
+             they wait in report_lsn until one is given a priority above 0 with pg_autoctl set \
+             node candidate-priority",
+            group.group_id
         ));
     }
     let p = group.node(primary)?.clone();
@@ -598,6 +614,25 @@ pub fn set_replication_quorum(
                 nss + 1,
                 group.formation.id
             )));
+        }
+    }
+    // A standby joins the quorum only once a primary applied it: the monitor would otherwise
+    // count on it to hold commits the lost primary acknowledged without it.
+    if quorum && !node.replication_quorum && group.member_count() > 1 {
+        let primary_up = group
+            .writable_member()
+            .and_then(|p| group.get(p))
+            .is_some_and(|p| {
+                group.health.is_healthy(Some(p)) && group.in_primary_state(Some(p.id))
+            });
+        if !primary_up {
+            return Err(FsmError::not_ready(
+                format!(
+                    "cannot set {what}: no healthy primary to apply it, and until one does the \
+                     node holds no commit the primary acknowledged"
+                ),
+                Some("Retry once the group has a healthy primary."),
+            ));
         }
     }
     group.set_replication_quorum(

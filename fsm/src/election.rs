@@ -36,6 +36,24 @@ struct Candidates {
     quorum_count: usize,
     /// Nodes that must still report before a choice is safe.
     missing: usize,
+    /// Whether a member of the replication quorum made its position known in this election:
+    /// the primary acknowledged a commit only once quorum members had it, so the most advanced
+    /// known position then holds every acknowledged commit.
+    quorum_position_known: bool,
+    /// Members whose position is unknown (a lost primary among them): while there are some,
+    /// only the quorum members' positions tell where the acknowledged commits are.
+    unknown: usize,
+}
+
+impl Candidates {
+    /// Whether the most advanced known position is sure to hold every acknowledged commit, so
+    /// that any candidate that reaches it (a standby outside the quorum too) loses none:
+    /// either a quorum member's position is known, or every member's is (the old primary's
+    /// included, which matters when no standby was in the quorum and the primary acknowledged
+    /// commits alone).
+    fn acknowledged_commits_located(&self) -> bool {
+        self.quorum_position_known || (self.unknown == 0 && self.missing == 0)
+    }
 }
 
 /// Drives an election one step. Returns whether it made progress.
@@ -222,10 +240,16 @@ fn build_candidates(group: &mut Group) -> Candidates {
         };
         // Old and new primaries are not candidates, except an old primary that finished
         // draining or is demoted: it may hold the most recent WAL.
+        // (a node that last reported a primary's state and is still meant to be one counts
+        // too: it may have acknowledged commits alone, in wait_primary; one told to report
+        // its LSN is waited for below)
         let primary_like = group.in_primary_state(Some(id))
             || is_being_demoted_primary(&node)
-            || is_demoted_primary(&node);
+            || is_demoted_primary(&node)
+            || (node.reported.belongs_to_primary() && node.goal.belongs_to_primary());
         if primary_like && !(node.is_converged(S::Draining) || node.is_converged(S::Demoted)) {
+            // its last WAL is unknown until it drained (or was demoted) and reported
+            candidates.unknown += 1;
             continue;
         }
         // A node that is gone is not waited for, unless it is in the quorum and its LSN is
@@ -241,10 +265,16 @@ fn build_candidates(group: &mut Group) -> Candidates {
             if node.replication_quorum && !position_known {
                 candidates.missing += 1;
             }
+            if position_known {
+                candidates.quorum_position_known |= node.replication_quorum;
+            } else {
+                candidates.unknown += 1;
+            }
             continue;
         }
         if node.is_converged(S::ReportLsn) {
             candidates.reported.push(id);
+            candidates.quorum_position_known |= node.replication_quorum;
             if node.replication_quorum || nss == 0 {
                 candidates.quorum_count += 1;
             }
@@ -313,7 +343,9 @@ pub fn first_standby_ahead_of(group: &Group, id: NodeId) -> Option<NodeId> {
 }
 
 /// Picks the healthy candidate with the highest priority, the most advanced among equals;
-/// standbys outside the replication quorum only when `perform_promotion` named them.
+/// standbys outside the replication quorum only when the acknowledged commits are located
+/// (see [`Candidates::acknowledged_commits_located`]: the winner then fetches up to the most
+/// advanced position before it promotes) or when `perform_promotion` named them.
 /// Refuses when even the most advanced standby is too far behind the old primary, or when the
 /// choice lags and no most advanced standby is up to fetch WAL from.
 fn select_candidate(
@@ -341,14 +373,30 @@ fn select_candidate(
         return None;
     }
 
-    let mut sorted: Vec<Node> = candidates
+    let mut sorted: Vec<Node> = Vec::new();
+    let reported: Vec<Node> = candidates
         .reported
         .iter()
         .filter_map(|id| group.get(*id).cloned())
-        .filter(|n| n.candidate_priority > 0)
-        // an asynchronous standby is promoted only when the user asked for it by name
-        .filter(|n| n.replication_quorum || n.candidate_priority > MAX_USER_CANDIDATE_PRIORITY)
         .collect();
+    for node in reported {
+        if node.candidate_priority <= 0 {
+            continue;
+        }
+        if !node.replication_quorum
+            && !candidates.acknowledged_commits_located()
+            && node.candidate_priority <= MAX_USER_CANDIDATE_PRIORITY
+        {
+            group.log(format!(
+                "Not selecting failover candidate {}: it is not in the replication quorum and \
+                 no quorum member reported its position, so it may lack commits the primary \
+                 acknowledged",
+                node.label()
+            ));
+            continue;
+        }
+        sorted.push(node);
+    }
     // Stable: among equal priorities the lower node id comes first.
     sorted.sort_by_key(|n| std::cmp::Reverse(n.candidate_priority));
 

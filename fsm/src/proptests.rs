@@ -285,9 +285,21 @@ proptest! {
 }
 
 /// Invariant 4: the rules never start promoting a standby outside the replication quorum
-/// (it may lack acknowledged commits), unless `perform_promotion` named it (its priority is
-/// then raised above the user range).
+/// (it may lack acknowledged commits) unless the acknowledged commits are located — a quorum
+/// member's position is known (it reported `report_lsn`, or is fetching or promoting since), or
+/// every member's is — or `perform_promotion` named it (its priority is then raised above the
+/// user range).
 fn check_no_async_promotion(before: &Group, effects: &[Effect]) -> Result<(), String> {
+    let position_known = |n: &crate::model::Node| {
+        matches!(
+            n.reported,
+            S::ReportLsn | S::FastForward | S::PreparePromotion
+        ) && !matches!(n.goal, S::Draining | S::DemoteTimeout | S::Demoted)
+    };
+    let quorum_known = before
+        .members()
+        .any(|n| n.replication_quorum && position_known(n));
+    let all_known = before.members().all(position_known);
     for effect in effects {
         if let Effect::AssignGoal { node_id, goal, .. } = effect {
             let Some(node) = before.get(*node_id) else {
@@ -297,11 +309,18 @@ fn check_no_async_promotion(before: &Group, effects: &[Effect]) -> Result<(), St
                 && !matches!(node.goal, S::PreparePromotion | S::FastForward);
             if starts_promotion
                 && !node.replication_quorum
+                && !quorum_known
+                && !all_known
                 && node.candidate_priority <= crate::group::MAX_USER_CANDIDATE_PRIORITY
             {
                 return Err(format!(
-                    "{} is not in the replication quorum and was assigned {goal}",
-                    node.label()
+                    "{} is not in the replication quorum and was assigned {goal} while no \
+                     quorum member's position was known; members {:?}",
+                    node.label(),
+                    before
+                        .members()
+                        .map(|n| (n.id, n.reported, n.goal, n.replication_quorum))
+                        .collect::<Vec<_>>(),
                 ));
             }
         }

@@ -384,7 +384,9 @@ fn election_asks_every_standby_for_its_lsn_first() {
 }
 
 #[test]
-fn an_asynchronous_standby_is_never_promoted_automatically() {
+fn an_asynchronous_standby_is_elected_only_where_no_acknowledged_commit_can_be_lost() {
+    // Two nodes: the primary's synchronous_standby_names is empty when its only standby is
+    // asynchronous, so it acknowledged commits alone: no automatic failover.
     let mut p = node(1, S::Primary);
     kill(&mut p);
     let mut s = node(2, S::Secondary);
@@ -396,7 +398,8 @@ fn an_asynchronous_standby_is_never_promoted_automatically() {
         "two nodes: no failover to an async standby"
     );
 
-    // in an election, the quorum standby wins over a higher-priority async one
+    // An election where a quorum member reported: the acknowledged commits are at or before
+    // the most advanced position, so priority decides, as in 2.0.
     let mut p = node(1, S::Primary);
     kill(&mut p);
     p.goal = S::Draining;
@@ -405,11 +408,48 @@ fn an_asynchronous_standby_is_never_promoted_automatically() {
     s2.candidate_priority = 50;
     s3.candidate_priority = 90;
     s3.replication_quorum = false;
-    let mut g = group(vec![p, s2, s3]);
+    let mut g = group(vec![p.clone(), s2.clone(), s3.clone()]);
     proceed(&mut g, 2).expect("decides");
-    assert_eq!(assigned(&g), [(2, S::PreparePromotion)]);
+    assert_eq!(assigned(&g), [(3, S::PreparePromotion)]);
 
-    // named by perform_promotion, it is promoted
+    // ... and when it is behind, it first fetches the WAL of the most advanced quorum member
+    s2.reported_lsn = Lsn(s3.reported_lsn.0 + 4096);
+    let mut g = group(vec![p.clone(), s2.clone(), s3.clone()]);
+    proceed(&mut g, 2).expect("decides");
+    assert_eq!(assigned(&g), [(3, S::FastForward)]);
+
+    // The only candidate left is asynchronous: elected, once the quorum member is known to
+    // be behind it (it reported, then went away).
+    let mut gone = s2.clone();
+    gone.reported_lsn = s3.reported_lsn;
+    gone.candidate_priority = 100;
+    kill(&mut gone);
+    let mut g = group(vec![p.clone(), gone, s3.clone()]);
+    proceed(&mut g, 3).expect("decides");
+    assert_eq!(assigned(&g), [(3, S::PreparePromotion)]);
+
+    // No standby in the quorum and the primary lost: it acknowledged commits alone, and no
+    // known position holds them. Nobody is promoted ...
+    let mut a2 = s2.clone();
+    a2.replication_quorum = false;
+    a2.reported_lsn = s3.reported_lsn;
+    let mut g = group(vec![p.clone(), a2.clone(), s3.clone()]);
+    proceed(&mut g, 3).expect("decides");
+    assert!(assigned(&g).is_empty(), "{:?}", g.effects());
+    assert!(
+        g.effects()
+            .iter()
+            .any(|e| matches!(e, Effect::Log(m) if m.contains("not in the replication quorum")))
+    );
+
+    // ... until the old primary is back and reported where its WAL ends.
+    let mut back = node(1, S::ReportLsn);
+    back.replication_quorum = false;
+    let mut g = group(vec![back, a2, s3.clone()]);
+    proceed(&mut g, 3).expect("decides");
+    assert_eq!(assigned(&g), [(3, S::PreparePromotion)]);
+
+    // Named by perform_promotion, it is promoted.
     let mut p = node(1, S::Primary);
     kill(&mut p);
     p.goal = S::Draining;
@@ -867,16 +907,74 @@ fn failover_needs_two_stable_nodes() {
 }
 
 #[test]
-fn failover_of_three_needs_a_healthy_candidate() {
+fn failover_of_three_needs_a_healthy_standby() {
     let mut s2 = node(2, S::Secondary);
     let mut s3 = node(3, S::Secondary);
-    s2.candidate_priority = 0;
+    kill(&mut s2);
+    s2.pg_is_running = false;
     kill(&mut s3);
     s3.pg_is_running = false;
     let mut g = group(vec![node(1, S::Primary), s2, s3]);
     let err = api::perform_failover(&mut g).unwrap_err();
     assert!(err.to_string().contains("no healthy standby"));
     assert!(g.effects().is_empty());
+}
+
+#[test]
+fn failover_with_every_priority_zero_waits_for_an_operator() {
+    // As 2.0: accepted; the standbys wait in report_lsn until a priority is raised.
+    let mut sim = bootstrapped(3);
+    for id in [2, 3] {
+        api::set_candidate_priority(&mut sim.group, id, 0).expect("priority 0");
+    }
+    sim.settle(40);
+    api::perform_failover(&mut sim.group).expect("accepted with every priority at 0");
+    assert!(
+        sim.group
+            .effects()
+            .iter()
+            .any(|e| matches!(e, Effect::Notice(m) if m.contains("candidate priority 0"))),
+        "the caller is told why nothing will be promoted"
+    );
+    sim.settle(80);
+    assert_eq!(sim.goal(2), S::ReportLsn);
+    assert_eq!(sim.goal(3), S::ReportLsn);
+    assert!(
+        sim.group
+            .all_nodes()
+            .iter()
+            .all(|n| !n.goal.can_take_writes()),
+        "{:?}",
+        sim.states()
+    );
+    api::set_candidate_priority(&mut sim.group, 3, 100).expect("raised");
+    assert!(sim.run_until(150, |s| s.goal(3) == S::Primary));
+    sim.settle(60);
+    assert_eq!(sim.goal(3), S::Primary);
+    assert_eq!(sim.goal(2), S::Secondary);
+    assert_eq!(sim.goal(1), S::Secondary);
+    // the old primary's lowered priority is restored
+    assert_eq!(sim.group.get(1).map(|n| n.candidate_priority), Some(50));
+}
+
+#[test]
+fn a_standby_joins_the_quorum_only_while_a_primary_can_apply_it() {
+    // Primary lost: the standby would count as holding commits the primary acknowledged
+    // without it.
+    let mut p = node(1, S::Primary);
+    kill(&mut p);
+    let mut s2 = node(2, S::Secondary);
+    s2.replication_quorum = false;
+    let mut g = group(vec![p, s2, node(3, S::Secondary)]);
+    let err = api::set_replication_quorum(&mut g, 2, true).unwrap_err();
+    assert!(err.to_string().contains("no healthy primary"), "{err}");
+    assert!(g.effects().is_empty());
+
+    let mut s2 = node(2, S::Secondary);
+    s2.replication_quorum = false;
+    let mut g = group(vec![node(1, S::Primary), s2, node(3, S::Secondary)]);
+    assert_eq!(api::set_replication_quorum(&mut g, 2, true), Ok(true));
+    assert_eq!(goal(&g, 1), S::ApplySettings);
 }
 
 #[test]

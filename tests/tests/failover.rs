@@ -1,5 +1,6 @@
 //! Failover end to end, on real processes: a primary host lost, a primary Postgres crashing,
-//! a standby lost, the monitor lost, switchover under load, and `perform_failover()` from SQL.
+//! a standby lost, the monitor lost, switchover under load, `perform_failover()` from SQL,
+//! candidate priorities and asynchronous standbys in elections.
 //! A writer inserts numbered rows through the formation URI the whole time; every row it saw
 //! acknowledged must be on the new primary. The monitor runs with short health-check
 //! settings so that each scenario takes seconds. A failing scenario prints the monitor's
@@ -318,14 +319,16 @@ fn three_nodes_priorities_quorum_and_sync_standbys() {
     let writer = Writer::start("app", &app_uri(&cluster), None);
     let seen = wait_for_writes(&cluster, cluster.node("node_1"), 0, 20);
 
-    // the asynchronous node is never promoted, whatever its priority
-    assert_eq!(lose_primary(&mut cluster, "node_1"), "node_3");
-    wait_for_writes(&cluster, cluster.node("node_3"), seen, 20);
+    // As 2.0: the priority decides, the asynchronous node too, since the quorum standby
+    // (node_3) reported where its WAL ends and every acknowledged commit is there: node_2
+    // fetches what it lacks from node_3 before it is promoted.
+    assert_eq!(lose_primary(&mut cluster, "node_1"), "node_2");
+    wait_for_writes(&cluster, cluster.node("node_2"), seen, 20);
     let report = writer.finish();
-    cluster.assert_nothing_lost("node_3", &report);
+    cluster.assert_nothing_lost("node_2", &report);
     cluster.restart_node("node_1");
     cluster.wait_states(
-        "node_1:secondary/secondary node_2:secondary/secondary node_3:primary/primary",
+        "node_1:secondary/secondary node_2:primary/primary node_3:secondary/secondary",
         SETTLE,
     );
 
@@ -340,6 +343,17 @@ fn three_nodes_priorities_quorum_and_sync_standbys() {
         "node_2",
         "true",
     ]);
+    cluster.ok(&[
+        "set",
+        "node",
+        "candidate-priority",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_3",
+        "--",
+        "80",
+    ]);
     // two quorum standbys: one more copy can be required of each commit
     cluster.ok(&[
         "set",
@@ -352,7 +366,7 @@ fn three_nodes_priorities_quorum_and_sync_standbys() {
     let names = cluster.ok(&["show", "standby-names", "--pgdata", &m]);
     let names = names.trim().trim_matches('\'');
     let applied: String = cluster
-        .node("node_3")
+        .node("node_2")
         .connect()
         .expect("connect")
         .query_one("SHOW synchronous_standby_names", &[])
@@ -362,15 +376,192 @@ fn three_nodes_priorities_quorum_and_sync_standbys() {
     assert!(
         names.starts_with("ANY 1 (")
             && names.contains("pgautofailover_standby_1")
-            && names.contains("pgautofailover_standby_2"),
+            && names.contains("pgautofailover_standby_3"),
         "{names}"
     );
-    assert_eq!(lose_primary(&mut cluster, "node_3"), "node_2");
-    cluster.restart_node("node_3");
+    assert_eq!(lose_primary(&mut cluster, "node_2"), "node_3");
+    cluster.restart_node("node_2");
     cluster.wait_states(
-        "node_1:secondary/secondary node_2:primary/primary node_3:secondary/secondary",
+        "node_1:secondary/secondary node_2:secondary/secondary node_3:primary/primary",
         SETTLE,
     );
+}
+
+#[test]
+fn failover_with_every_candidate_priority_zero_waits_for_an_operator() {
+    let cluster = fast_trio("fo-prio0");
+    let m = cluster.monitor_pgdata.display().to_string();
+    for name in ["node_2", "node_3"] {
+        cluster.ok(&[
+            "set",
+            "node",
+            "candidate-priority",
+            "--pgdata",
+            &m,
+            "--name",
+            name,
+            "--",
+            "0",
+        ]);
+    }
+    cluster.wait_states(
+        "node_1:primary/primary node_2:secondary/secondary node_3:secondary/secondary",
+        SETTLE,
+    );
+    // As 2.0: accepted, and the standbys wait in report_lsn with nobody to promote.
+    cluster
+        .monitor_client()
+        .expect("monitor")
+        .batch_execute("SELECT pgautofailover.perform_failover()")
+        .expect("perform_failover() with every candidate priority at 0");
+    cluster.wait_states(
+        "node_1:report_lsn/report_lsn node_2:report_lsn/report_lsn node_3:report_lsn/report_lsn",
+        SETTLE,
+    );
+    // the operator picks one
+    cluster.ok(&[
+        "set",
+        "node",
+        "candidate-priority",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_3",
+        "--",
+        "100",
+    ]);
+    cluster.wait_states(
+        "node_1:secondary/secondary node_2:secondary/secondary node_3:primary/primary",
+        SETTLE,
+    );
+    let mut primary = cluster.node("node_3").connect().expect("connect");
+    primary
+        .batch_execute(&format!(
+            "INSERT INTO {} (writer, id) VALUES ('op', 1)",
+            writer::TABLE
+        ))
+        .expect("the new primary takes writes");
+}
+
+#[test]
+fn an_asynchronous_standby_of_a_pair_is_never_promoted_since_the_primary_acknowledged_alone() {
+    let mut cluster = fast_pair("fo-async-pair");
+    let m = cluster.monitor_pgdata.display().to_string();
+    cluster.ok(&[
+        "set",
+        "node",
+        "replication-quorum",
+        "--pgdata",
+        &m,
+        "--name",
+        "node_2",
+        "false",
+    ]);
+    // the primary waits for no standby ...
+    let applied = || -> Option<String> {
+        cluster
+            .node("node_1")
+            .connect()
+            .ok()?
+            .query_one("SHOW synchronous_standby_names", &[])
+            .ok()
+            .map(|r| r.get(0))
+    };
+    wait::until(
+        "an empty synchronous_standby_names",
+        SETTLE,
+        Duration::from_millis(100),
+        || applied().filter(|s| s.is_empty()),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
+
+    // ... so with the standby's WAL receiver frozen, commits are acknowledged all the same
+    let receiver = wal_receiver_pid(cluster.node("node_2"));
+    // SAFETY: freezing a WAL receiver of this test's own standby
+    unsafe { libc::kill(receiver, libc::SIGSTOP) };
+    let mut primary = cluster.node("node_1").connect().expect("connect");
+    primary
+        .batch_execute(&format!(
+            "INSERT INTO {} (writer, id) SELECT 'alone', g FROM generate_series(1, 50) g",
+            writer::TABLE
+        ))
+        .expect("acknowledged without the standby");
+    drop(primary);
+
+    // the primary is lost while the standby is a healthy secondary: promoting it would lose
+    // those 50 rows
+    cluster.node_mut("node_1").service.kill();
+    wait::until(
+        "node_1 seen unhealthy",
+        SETTLE,
+        Duration::from_millis(200),
+        || {
+            cluster
+                .monitor_client()
+                .ok()?
+                .query_one(
+                    "SELECT health FROM pgautofailover.node WHERE nodename = 'node_1'",
+                    &[],
+                )
+                .ok()
+                .filter(|r| r.get::<_, i32>(0) == 0)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    // several heartbeats of the standby after that (it beats every 200 ms to 1 s)
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        cluster.states().contains("node_2:secondary/secondary"),
+        "the asynchronous standby must not be promoted: {}\n{}",
+        cluster.states(),
+        cluster.events()
+    );
+    let rows_on_standby: i64 = cluster
+        .node("node_2")
+        .connect()
+        .expect("standby")
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {} WHERE writer = 'alone'",
+                writer::TABLE
+            ),
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(
+        rows_on_standby, 0,
+        "the standby lacks what the primary acknowledged alone"
+    );
+    // SAFETY: as above
+    unsafe { libc::kill(receiver, libc::SIGCONT) };
+
+    // the old primary returns with every row (the monitor still has it primary/primary)
+    cluster.restart_node("node_1");
+    let rows = wait::until(
+        "the old primary back",
+        SETTLE,
+        Duration::from_millis(200),
+        || {
+            cluster
+                .node("node_1")
+                .connect()
+                .ok()?
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FROM {} WHERE writer = 'alone'",
+                        writer::TABLE
+                    ),
+                    &[],
+                )
+                .ok()
+                .map(|r| r.get::<_, i64>(0))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(rows, 50);
+    cluster.wait_states("node_1:primary/primary node_2:secondary/secondary", SETTLE);
 }
 
 #[test]
