@@ -852,10 +852,10 @@ impl Default for Timeouts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Config {
+    pub(crate) fn sample() -> Config {
         Config {
             role: Role::Keeper,
             monitor: Some("postgres://autoctl_node@m:5432/pg_auto_failover".to_string()),

@@ -324,6 +324,23 @@ fn self_signed_tls_between_keepers_monitor_and_nodes() {
         .expect("pg_stat_ssl")
         .get(0);
     assert!(ssl, "replication is encrypted");
+    // the ciphers 2.0 sets on every node with SSL
+    for node in ["node_1", "node_2"] {
+        let ciphers: String = cluster
+            .node(node)
+            .connect()
+            .expect("connect")
+            .query_one("SHOW ssl_ciphers", &[])
+            .expect("ssl_ciphers")
+            .get(0);
+        assert_eq!(
+            ciphers,
+            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
+             ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-SHA256:\
+             ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA384",
+            "{node}"
+        );
+    }
     let mut monitor = cluster.monitor_client().expect("monitor");
     let keepers: i64 = monitor
         .query_one(

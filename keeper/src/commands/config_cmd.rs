@@ -6,7 +6,7 @@ use crate::config::{Config, ConfigFile, find_key};
 use crate::exit::{CliError, CliResult};
 use crate::paths::NodePaths;
 use crate::postgres::pgdata::PostmasterPid;
-use crate::postgres::programs::PgBin;
+use crate::postgres::programs::{PgBin, check_pg_ctl};
 
 fn file_of(pgdata: &PgdataJson) -> CliResult<(NodePaths, ConfigFile)> {
     let paths = NodePaths::from_env(&pgdata_of(&pgdata.pgdata)?)?;
@@ -48,8 +48,9 @@ pub fn get(a: ConfigGetArgs) -> CliResult<()> {
 }
 
 /// `config set section.option value`: checked, then written atomically. The running
-/// service picks it up on `pg_autoctl reload`.
-pub fn set(a: ConfigSetArgs) -> CliResult<()> {
+/// service picks it up on `pg_autoctl reload`. A new `postgresql.pg_ctl` must be a pg_ctl
+/// (`check_pg_ctl`): a wrong one would make every later command fail, teardown included.
+pub async fn set(a: ConfigSetArgs) -> CliResult<()> {
     let (paths, mut file) = file_of(&a.pgdata)?;
     let role = file.role()?;
     let key = find_key(&a.key, role)?;
@@ -65,6 +66,9 @@ pub fn set(a: ConfigSetArgs) -> CliResult<()> {
     file.set(key, &a.value)?;
     // the whole file must still make sense
     Config::from_file(&file)?;
+    if (key.section, key.option) == ("postgresql", "pg_ctl") {
+        check_pg_ctl(std::path::Path::new(&a.value)).await?;
+    }
     file.save(&paths.config)?;
     let value = file.get(key).unwrap_or_default();
     if a.pgdata.json.json {

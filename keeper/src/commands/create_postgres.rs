@@ -277,15 +277,24 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         return Err(e);
     }
     if system_identifier != 0 && assignment.state != S::Single {
-        // an existing database must never be overwritten by a copy of another node
-        let _ = monitor.remove_node(assignment.node_id, true).await;
-        files.forget_files();
-        return Err(CliError::bad_args(format!(
-            "{} holds a database, and formation \"{}\" already has a primary: pg_autoctl will not replace that database with a copy",
-            paths.pgdata.display(),
-            config.formation
-        ))
-        .hint("Use an empty --pgdata for a new standby, or register this database first in a formation of its own."));
+        // A standby seeded from a copy of the primary's data directory (a snapshot, a
+        // restored backup), as 2.0 accepts: the monitor checked that it holds the group's
+        // database (same system identifier), and the keeper starts it as a standby of the
+        // primary without a base backup. A copy that runs would stay a second primary.
+        if matches!(contents, PgdataContents::Running(_)) {
+            let _ = monitor.remove_node(assignment.node_id, true).await;
+            files.forget_files();
+            return Err(CliError::bad_args(format!(
+                "{} holds a running copy of the database of formation \"{}\", which already has a primary",
+                paths.pgdata.display(),
+                config.formation
+            ))
+            .hint("Stop that Postgres first: a standby seeded from a copy starts from the stopped copy."));
+        }
+        eprintln!(
+            "{} holds a copy of the group's database (system identifier {system_identifier}): it becomes a standby without a base backup.",
+            paths.pgdata.display()
+        );
     }
     tracing::info!(
         node = %config.name,

@@ -45,7 +45,7 @@ pub async fn dispatch(cli: cli::Cli) -> CliResult<()> {
         Command::Config(c) => match c {
             cli::ConfigCommand::Check(a) => config_cmd::check(a).await,
             cli::ConfigCommand::Get(a) => config_cmd::get(a),
-            cli::ConfigCommand::Set(a) => config_cmd::set(a),
+            cli::ConfigCommand::Set(a) => config_cmd::set(a).await,
         },
         Command::Show(c) => match c {
             cli::ShowCommand::Uri(a) => show::uri(a).await,

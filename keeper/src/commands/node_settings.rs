@@ -1,11 +1,12 @@
 //! `get|set node candidate-priority|replication-quorum|metadata`, `get formation settings`,
 //! `get|set formation number-sync-standbys`. A `set` returns once the primary applied the
-//! new replication settings, so that the next command sees them.
+//! new replication settings, so that the next command sees them; as 2.0, it waits for the
+//! primary only (standbys that are down do not hold it up).
 
 use std::time::Duration;
 
 use super::table::{Align, Column, render, right};
-use super::wait::{follow_group, is_stable};
+use super::wait::{follow_group, primary_applied_settings};
 use super::{connect_monitor, formation_of, load_node, print_json};
 use crate::cli::{
     FormationArgs, MonitorArgs, NodeTargetArgs, SetMetadataArgs, SetPriorityArgs, SetQuorumArgs,
@@ -71,16 +72,16 @@ pub async fn get_replication_quorum(a: NodeTargetArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Waits until the group of `group` settles after a settings change.
+/// Waits until the primary of `group` (of each group) applied a settings change.
 async fn wait_applied(monitor: &mut Monitor, formation: &str, group: Option<i32>) -> CliResult<()> {
     follow_group(
         monitor,
         formation,
         group,
         APPLY_WAIT,
-        "the new settings to be applied",
+        "the primary to apply the new settings",
         super::wait::Show::Stderr,
-        is_stable,
+        primary_applied_settings,
     )
     .await
     .map(|_| ())
@@ -152,6 +153,17 @@ pub async fn set_metadata(a: SetMetadataArgs) -> CliResult<()> {
         config.pg.port = port;
     }
     config.save(&paths.config)?;
+    // a running service takes the new configuration now, as after `pg_autoctl reload`
+    if let Ok(Some(pid)) = crate::service::pidfile::running_service(&paths.pid, &paths.runtime_base)
+    {
+        // SAFETY: signalling the pid of this node's running service
+        if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+            tracing::warn!(
+                pid,
+                "could not ask the running service to reload its configuration"
+            );
+        }
+    }
     if a.json.json {
         print_json(&serde_json::json!({
             "name": config.name, "hostname": config.hostname, "port": config.pg.port,

@@ -29,6 +29,24 @@ pub fn is_stable(nodes: &[NodeStateRow]) -> bool {
     settled && !(primary_waits && has_standby)
 }
 
+/// Whether every group's primary applied the last settings change (as 2.0 waits after a
+/// `set`): no node is still assigned or reporting `apply_settings`, and a writable node
+/// (`primary`, `wait_primary`, `single`) rests in its assigned state. Standbys are not waited
+/// for: one that is down must not hold up a setting the primary applied.
+pub fn primary_applied_settings(nodes: &[NodeStateRow]) -> bool {
+    let applying = nodes.iter().any(|n| {
+        n.assigned_group_state == "apply_settings" || n.current_group_state == "apply_settings"
+    });
+    let writable_rests = nodes.iter().any(|n| {
+        n.current_group_state == n.assigned_group_state
+            && matches!(
+                n.current_group_state.as_str(),
+                "primary" | "wait_primary" | "single"
+            )
+    });
+    !applying && writable_rests
+}
+
 /// The writable node of a group, if exactly one.
 pub fn writable(nodes: &[NodeStateRow]) -> Option<&NodeStateRow> {
     let mut it = nodes.iter().filter(|n| {
@@ -188,6 +206,33 @@ mod tests {
         assert!(is_stable(&[
             node(1, "wait_primary", "wait_primary"),
             node(2, "maintenance", "maintenance")
+        ]));
+    }
+
+    #[test]
+    fn settings_are_applied_once_the_primary_is_back_from_apply_settings() {
+        // standbys down or catching up do not matter
+        assert!(primary_applied_settings(&[
+            node(1, "primary", "primary"),
+            node(2, "catchingup", "catchingup"),
+            node(3, "secondary", "catchingup"),
+        ]));
+        assert!(primary_applied_settings(&[
+            node(1, "wait_primary", "wait_primary"),
+            node(2, "catchingup", "catchingup"),
+        ]));
+        assert!(!primary_applied_settings(&[
+            node(1, "primary", "apply_settings"),
+            node(2, "secondary", "secondary"),
+        ]));
+        assert!(!primary_applied_settings(&[
+            node(1, "apply_settings", "primary"),
+            node(2, "secondary", "secondary"),
+        ]));
+        // no primary at all: nothing applied it
+        assert!(!primary_applied_settings(&[
+            node(1, "report_lsn", "report_lsn"),
+            node(2, "report_lsn", "report_lsn"),
         ]));
     }
 

@@ -51,6 +51,12 @@ pub struct SslFiles {
     pub crl_file: Option<String>,
 }
 
+/// The TLS ciphers a node accepts when SSL is on: 2.0's list (ECDHE key exchange with AES-GCM
+/// or AES-SHA2 only), so that a node of ours offers what a 2.0 node offers.
+pub const SSL_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
+ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-SHA256:\
+ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA384";
+
 /// A value quoted for postgresql.conf: in single quotes, a quote doubled, a backslash and
 /// control characters escaped (the file's lexer reads `\\`, `\n`, `\t` and octal `\ooo`
 /// escapes in quoted values, and ends a value at a line break). NUL cannot occur in a Rust
@@ -146,6 +152,7 @@ pub fn render_settings(s: &NodeSettings) -> String {
     match &s.ssl {
         Some(ssl) => {
             lines.push("ssl = on".to_string());
+            lines.push(format!("ssl_ciphers = {}", quote(SSL_CIPHERS)));
             lines.push(format!("ssl_cert_file = {}", quote(&ssl.cert_file)));
             lines.push(format!("ssl_key_file = {}", quote(&ssl.key_file)));
             if let Some(ca) = &ssl.ca_file {
@@ -350,6 +357,30 @@ mod tests {
         s.monitor = true;
         let text = render_settings(&s);
         assert!(text.contains("shared_preload_libraries = 'pgautofailover'"));
+        assert!(text.contains("ssl = off") && !text.contains("ssl_ciphers"));
+    }
+
+    #[test]
+    fn ssl_nodes_take_the_ciphers_of_2_0() {
+        let s = NodeSettings {
+            port: 6000,
+            listen_addresses: "*".to_string(),
+            monitor: false,
+            socket_directories: None,
+            ssl: Some(SslFiles {
+                cert_file: "/data/server.crt".to_string(),
+                key_file: "/data/server.key".to_string(),
+                ca_file: None,
+                crl_file: None,
+            }),
+        };
+        let text = render_settings(&s);
+        assert!(text.contains("ssl = on"));
+        assert!(text.contains(
+            "ssl_ciphers = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
+             ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-SHA256:\
+             ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA384'"
+        ));
     }
 
     #[test]

@@ -151,6 +151,43 @@ pub fn secret_variables(
         .collect()
 }
 
+/// Checks that `pg_ctl` is PostgreSQL's `pg_ctl` before a configuration names it, as 2.0
+/// does: the file is named `pg_ctl` once symbolic links are followed (the keeper runs the
+/// other programs from its directory), and `pg_ctl --version` answers
+/// `pg_ctl (PostgreSQL) …` within 10 s. Returns that line.
+pub async fn check_pg_ctl(pg_ctl: &Path) -> CliResult<String> {
+    let not_pg_ctl = |why: String| {
+        CliError::bad_config(format!("\"{}\" is not a pg_ctl: {why}", pg_ctl.display()))
+            .hint("Give the path of an installed pg_ctl, e.g. /usr/lib/postgresql/15/bin/pg_ctl.")
+    };
+    let real = pg_ctl
+        .canonicalize()
+        .map_err(|e| not_pg_ctl(e.to_string()))?;
+    if !is_executable(&real) {
+        return Err(not_pg_ctl("not an executable file".to_string()));
+    }
+    if real.file_name() != Some(OsStr::new("pg_ctl")) {
+        return Err(not_pg_ctl(format!("it is {}", real.display())));
+    }
+    let mut cmd = Command::new(&real);
+    cmd.arg("--version").kill_on_drop(true);
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        run_command("pg_ctl", cmd),
+    )
+    .await
+    .map_err(|_| not_pg_ctl("pg_ctl --version did not answer within 10 s".to_string()))?
+    .map_err(|e| not_pg_ctl(e.message))?;
+    let line = out.lines().next().unwrap_or("").trim().to_string();
+    if !line.starts_with("pg_ctl (PostgreSQL) ") {
+        return Err(not_pg_ctl(format!(
+            "pg_ctl --version answered \"{}\"",
+            fsm::vocab::printable(&line)
+        )));
+    }
+    Ok(line)
+}
+
 /// Runs `cmd` (named `what` in errors) and returns its stdout.
 pub async fn run_command(what: &str, mut cmd: Command) -> CliResult<String> {
     cmd.stdin(Stdio::null())

@@ -35,6 +35,10 @@ pub struct PostgresServer {
     bin: PgBin,
     pgdata: PathBuf,
     child: Option<Child>,
+    /// Whether this keeper saw Postgres running since it started.
+    seen_running: bool,
+    /// Whether the last stop was this keeper's own (cleared when it starts Postgres).
+    stopped_by_us: bool,
 }
 
 /// How long Postgres may take to start or stop before the keeper gives up (crash recovery of
@@ -48,6 +52,8 @@ impl PostgresServer {
             bin,
             pgdata: pgdata.to_path_buf(),
             child: None,
+            seen_running: false,
+            stopped_by_us: false,
         }
     }
 
@@ -60,7 +66,10 @@ impl PostgresServer {
     pub fn running_pid(&mut self) -> Option<i32> {
         if let Some(child) = &mut self.child {
             match child.try_wait() {
-                Ok(None) => return child.id().and_then(|id| i32::try_from(id).ok()),
+                Ok(None) => {
+                    self.seen_running = true;
+                    return child.id().and_then(|id| i32::try_from(id).ok());
+                }
                 Ok(Some(status)) => {
                     tracing::warn!(%status, "Postgres exited");
                     self.child = None;
@@ -71,9 +80,17 @@ impl PostgresServer {
                 }
             }
         }
-        PostmasterPid::read(&self.pgdata)
+        let pid = PostmasterPid::read(&self.pgdata)
             .filter(PostmasterPid::is_alive)
-            .map(|p| p.pid)
+            .map(|p| p.pid);
+        self.seen_running |= pid.is_some();
+        pid
+    }
+
+    /// Whether Postgres is down although this keeper saw it run and did not stop it: someone
+    /// else stopped it (an operator's `pg_ctl stop`), or it crashed.
+    pub fn stopped_behind_our_back(&mut self) -> bool {
+        !self.is_running() && self.seen_running && !self.stopped_by_us
     }
 
     /// Resolves when the Postgres started as our child exits (never for an adopted one).
@@ -121,6 +138,7 @@ impl PostgresServer {
             // when the handle is dropped
             .kill_on_drop(false);
         tracing::info!(pgdata = %self.pgdata.display(), "starting Postgres");
+        self.stopped_by_us = false;
         let child = cmd.spawn().map_err(|e| {
             CliError::new(
                 Exit::Pgctl,
@@ -170,6 +188,7 @@ impl PostgresServer {
             return Ok(());
         };
         tracing::info!(pgdata = %self.pgdata.display(), ?mode, "stopping Postgres");
+        self.stopped_by_us = true;
         signal(pid, mode.signal());
         let deadline = Instant::now() + timeout;
         let mut escalated = mode == StopMode::Immediate;

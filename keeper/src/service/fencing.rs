@@ -1,6 +1,6 @@
 //! The keeper's own safety decisions, apart from the monitor: when a primary that lost the
-//! monitor and every standby must stop taking writes, and whether to report Postgres as
-//! running while it is being restarted.
+//! monitor and every standby must stop taking writes, whether to report Postgres as running
+//! while it is being restarted, and when to start again a Postgres someone else stopped.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,25 @@ pub fn primary_is_partitioned(
     let since = |t: u64| now.saturating_sub(t.max(started));
     let limit = timeout.as_secs();
     since(last_monitor_contact) > limit && since(last_secondary_contact) > limit
+}
+
+/// How long the keeper leaves down a Postgres that someone else shut down cleanly (an
+/// operator's `pg_ctl stop`) before it starts it again: long enough for `pg_ctl stop`, which
+/// checks every 100 ms, to see it stopped and return, and for the next command of a script to
+/// run; short enough that writes are back well before a failover (a primary keeps reporting
+/// Postgres as running meanwhile, see [`RestartTracker`]). A crash (or `pg_ctl stop -m
+/// immediate`) leaves the control file "in production": restarted at once.
+pub const OPERATOR_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether to start Postgres now, found down since `down_since`: at once after a crash, after
+/// [`OPERATOR_STOP_GRACE`] when someone else shut it down cleanly.
+pub fn restart_is_due(
+    shut_down_cleanly_by_someone_else: bool,
+    down_since: Instant,
+    now: Instant,
+) -> bool {
+    !shut_down_cleanly_by_someone_else
+        || now.saturating_duration_since(down_since) >= OPERATOR_STOP_GRACE
 }
 
 /// Tracks failed Postgres restarts, as 2.0 does: a primary keeps reporting Postgres as running
@@ -69,6 +88,22 @@ impl RestartTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_stopped_by_an_operator_is_left_down_for_the_grace_period() {
+        let down = Instant::now();
+        assert!(
+            restart_is_due(false, down, down),
+            "a crash is restarted at once"
+        );
+        assert!(!restart_is_due(true, down, down));
+        assert!(!restart_is_due(
+            true,
+            down,
+            down + Duration::from_millis(4_900)
+        ));
+        assert!(restart_is_due(true, down, down + OPERATOR_STOP_GRACE));
+    }
 
     const T: Duration = Duration::from_secs(20);
 

@@ -16,7 +16,7 @@ use fsm::ReplicationState as S;
 use fsm::keeper::{KeeperAction, PostgresExpectation, expected_postgres, transition};
 use fsm::lease::{KeeperLeaseView, keeper_deadline, keeper_must_fence};
 
-use super::fencing::{RestartTracker, primary_is_partitioned};
+use super::fencing::{OPERATOR_STOP_GRACE, RestartTracker, primary_is_partitioned, restart_is_due};
 use super::node::NodeContext;
 use super::signals::{StopRequest, Stopper};
 use crate::config::Config;
@@ -82,6 +82,28 @@ pub struct Keeper {
     /// Synchronous standbys streaming from this node at the last observation (0 when
     /// Postgres was down).
     sync_standbys_streaming: i64,
+    /// A new node name or hostname read from the configuration at a reload, still to be sent
+    /// to the monitor (`update_node_metadata`, as 2.0's keeper does).
+    metadata_pending: Option<MetadataChange>,
+    /// When Postgres was first found down while it should run (None while it runs).
+    down_since: Option<Instant>,
+}
+
+/// A node name or hostname changed in the configuration while the service ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MetadataChange {
+    name: Option<String>,
+    hostname: Option<String>,
+}
+
+impl MetadataChange {
+    /// What changed between two configurations, if anything the monitor keeps. The port is
+    /// not sent: Postgres listens on the old one until restarted, as in 2.0.
+    fn between(old: &Config, new: &Config) -> Option<MetadataChange> {
+        let name = (old.name != new.name).then(|| new.name.clone());
+        let hostname = (old.hostname != new.hostname).then(|| new.hostname.clone());
+        (name.is_some() || hostname.is_some()).then_some(MetadataChange { name, hostname })
+    }
 }
 
 impl Keeper {
@@ -119,6 +141,8 @@ impl Keeper {
             tried_heartbeat: false,
             epoch: Instant::now(),
             sync_standbys_streaming: 0,
+            metadata_pending: None,
+            down_since: None,
         })
     }
 
@@ -234,6 +258,16 @@ impl Keeper {
                     config.timeout.postgresql_restart_failure_max_retries,
                     Duration::from_secs(config.timeout.postgresql_restart_failure_timeout),
                 );
+                if let Some(change) = MetadataChange::between(&self.node.config, &config) {
+                    // merged with a change not sent yet
+                    let pending = self.metadata_pending.take();
+                    self.metadata_pending = Some(MetadataChange {
+                        name: change
+                            .name
+                            .or(pending.as_ref().and_then(|p| p.name.clone())),
+                        hostname: change.hostname.or(pending.and_then(|p| p.hostname)),
+                    });
+                }
                 self.node.config = config;
                 tracing::info!("configuration reloaded");
             }
@@ -402,6 +436,7 @@ impl Keeper {
     /// Reports to the monitor and records the assigned state.
     async fn heartbeat(&mut self, pg_is_running: bool) -> Result<(), MonitorError> {
         self.report_system_identifier().await?;
+        self.report_metadata().await?;
         let (lsn, tli, sync_state) = match &self.last_obs {
             Some(o) => (o.lsn.clone(), o.timeline, o.sync_state.clone()),
             None => ("0/0".to_string(), 1, String::new()),
@@ -461,6 +496,44 @@ impl Keeper {
             .await?;
         self.sysid_reported = true;
         Ok(())
+    }
+
+    /// Sends a name or hostname changed at a reload to the monitor. A refusal (the name is
+    /// taken, the value is invalid) is logged and not retried: the monitor keeps the old
+    /// value until the configuration changes again.
+    async fn report_metadata(&mut self) -> Result<(), MonitorError> {
+        let Some(change) = self.metadata_pending.clone() else {
+            return Ok(());
+        };
+        let node_id = self.state.node_id;
+        let result = self
+            .monitor()
+            .await?
+            .update_node_metadata(
+                node_id,
+                change.name.as_deref(),
+                change.hostname.as_deref(),
+                None,
+            )
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(
+                    node_id,
+                    name = change.name.as_deref().unwrap_or(""),
+                    hostname = change.hostname.as_deref().unwrap_or(""),
+                    "node metadata updated on the monitor"
+                );
+                self.metadata_pending = None;
+                Ok(())
+            }
+            Err(MonitorError::Refused { message, .. }) => {
+                tracing::error!(node_id, %message, "the monitor refused the new node metadata");
+                self.metadata_pending = None;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn ms_since_epoch(&self, at: Instant) -> u64 {
@@ -560,10 +633,16 @@ impl Keeper {
             PostgresExpectation::RunningPrimary | PostgresExpectation::RunningStandby => {
                 if self.node.server.is_running() {
                     self.restarts.recovered();
+                    self.down_since = None;
+                } else if !self.restart_is_due().await {
+                    return Ok(());
                 } else {
                     tracing::warn!(state = %current, "Postgres is not running: starting it");
                     match self.node.server.start().await {
-                        Ok(()) => self.restarts.recovered(),
+                        Ok(()) => {
+                            self.restarts.recovered();
+                            self.down_since = None;
+                        }
                         Err(e) => {
                             self.restarts.failed(Instant::now());
                             return Err(e.context("restarting Postgres"));
@@ -587,6 +666,30 @@ impl Keeper {
             PostgresExpectation::LeftAlone => {}
         }
         Ok(())
+    }
+
+    /// Whether to start Postgres, found down, now ([`restart_is_due`]): a Postgres someone
+    /// else shut down cleanly is left down for [`OPERATOR_STOP_GRACE`] first.
+    async fn restart_is_due(&mut self) -> bool {
+        let now = Instant::now();
+        let first_seen = self.down_since.is_none();
+        let down_since = *self.down_since.get_or_insert(now);
+        if !self.node.server.stopped_behind_our_back() {
+            return true;
+        }
+        let clean = match self.node.bin().controldata(self.node.pgdata()).await {
+            Ok(data) => data.cluster_state.starts_with("shut down"),
+            Err(_) => false,
+        };
+        if clean && first_seen {
+            tracing::warn!(
+                state = %self.state.current_role,
+                grace_s = OPERATOR_STOP_GRACE.as_secs(),
+                "Postgres was shut down by someone else: starting it again after the grace period \
+                 (to keep it stopped, use pg_autoctl stop or maintenance)"
+            );
+        }
+        restart_is_due(clean, down_since, now)
     }
 
     /// Re-reads the other nodes: HBA rules for them, and their replication slots (on a primary,
@@ -635,5 +738,41 @@ impl Keeper {
             local.advance_slots(&targets).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_name_or_hostname_is_sent_to_the_monitor_a_new_port_is_not() {
+        let old = crate::config::tests::sample();
+        assert_eq!(MetadataChange::between(&old, &old), None);
+
+        let mut renamed = old.clone();
+        renamed.name = "east_1".to_string();
+        assert_eq!(
+            MetadataChange::between(&old, &renamed),
+            Some(MetadataChange {
+                name: Some("east_1".to_string()),
+                hostname: None
+            })
+        );
+
+        let mut moved = old.clone();
+        moved.hostname = "10.0.0.9".to_string();
+        moved.pg.port += 1;
+        assert_eq!(
+            MetadataChange::between(&old, &moved),
+            Some(MetadataChange {
+                name: None,
+                hostname: Some("10.0.0.9".to_string())
+            })
+        );
+
+        let mut port_only = old.clone();
+        port_only.pg.port += 1;
+        assert_eq!(MetadataChange::between(&old, &port_only), None);
     }
 }
