@@ -22,6 +22,7 @@ mod error;
 pub mod group;
 pub mod health;
 pub mod keeper;
+pub mod keeper_loop;
 pub mod lease;
 pub mod lease_table;
 mod model;

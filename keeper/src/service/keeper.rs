@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use fsm::ReplicationState as S;
 use fsm::keeper::{KeeperAction, PostgresExpectation, expected_postgres, transition};
-use fsm::lease::{KeeperLeaseView, keeper_deadline, keeper_must_fence};
+use fsm::keeper_loop::{
+    FenceReason, HEARTBEAT_TIMEOUT_MS, Limits, Memory, OPERATOR_STOP_GRACE_MS, Persisted, Seen,
+    must_save, start_postgres_first, wake_after_ms,
+};
 
-use super::fencing::{OPERATOR_STOP_GRACE, RestartTracker, primary_is_partitioned, restart_is_due};
 use super::node::NodeContext;
 use super::signals::{StopRequest, Stopper};
 use crate::config::Config;
@@ -28,17 +30,8 @@ use crate::postgres::local::{Observation, standby_name};
 use crate::postgres::server::StopMode;
 use crate::state::{KeeperState, unix_now};
 
-/// How long the keeper waits between two heartbeats when nothing happens.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The interval while a standby has lost its primary or takes part in a failover: the monitor
-/// decides on leases running out, which no notification announces.
-const FAILOVER_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
-
-/// How long one heartbeat may take. A monitor that does not answer within it counts as
-/// unreachable for this loop: a connection to a host cut off the network would otherwise hang
-/// until TCP gives up, and delay the primary's decision to fence itself.
-const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one call besides the heartbeat (listing the other nodes) may take.
+const CALL_TIMEOUT: Duration = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
 
 /// How often the list of other nodes (for HBA rules and replication slots) is refreshed
 /// when no notification asks for it earlier.
@@ -62,22 +55,16 @@ pub struct Keeper {
     monitor_uri: PgUri,
     monitor: Option<Monitor>,
     pub(super) last_obs: Option<Observation>,
-    restarts: RestartTracker,
-    started: u64,
     pub(super) others: Vec<NodeAddress>,
     others_refreshed: Option<Instant>,
     sysid_reported: bool,
     state_saved: KeeperState,
     /// Set when the keeper decided to fence itself: the next stop is immediate.
     pub(super) fencing: bool,
-    /// The lease the monitor grants, in ms (None: it grants none).
-    lease_ms: Option<u64>,
-    /// When this node's lease runs out: send time of the last successful heartbeat + lease.
-    lease_deadline: Option<Instant>,
-    /// Whether a heartbeat was attempted since the keeper started (it is, before fencing on
-    /// a lease inherited from before the restart).
-    tried_heartbeat: bool,
-    /// The origin of the millisecond clock handed to `fsm::lease`.
+    /// What the keeper's own decisions remember (`fsm::keeper_loop`): lease, contacts,
+    /// restarts.
+    memory: Memory,
+    /// The origin of the millisecond clock of those decisions.
     epoch: Instant,
     /// Synchronous standbys streaming from this node at the last observation (0 when
     /// Postgres was down).
@@ -85,8 +72,6 @@ pub struct Keeper {
     /// A new node name or hostname read from the configuration at a reload, still to be sent
     /// to the monitor (`update_node_metadata`, as 2.0's keeper does).
     metadata_pending: Option<MetadataChange>,
-    /// When Postgres was first found down while it should run (None while it runs).
-    down_since: Option<Instant>,
 }
 
 /// A node name or hostname changed in the configuration while the service ran.
@@ -116,11 +101,9 @@ impl Keeper {
         let monitor_uri = PgUri::parse(&uri_text)
             .map_err(|e| CliError::bad_config(format!("pg_autoctl.monitor: {e}")))?;
         let state = KeeperState::load(&paths.state)?;
-        let inherited_lease = state.lease_ms;
-        let restarts = RestartTracker::new(
-            config.timeout.postgresql_restart_failure_max_retries,
-            Duration::from_secs(config.timeout.postgresql_restart_failure_timeout),
-        );
+        // a keeper that restarts knowing the monitor grants leases holds none until its first
+        // heartbeat succeeds: its lease counts as run out from the start
+        let memory = Memory::starting(state.lease_ms);
         Ok(Keeper {
             node: NodeContext::new(paths, config)?,
             state_saved: state.clone(),
@@ -128,21 +111,14 @@ impl Keeper {
             monitor_uri,
             monitor: None,
             last_obs: None,
-            restarts,
-            started: unix_now(),
             others: Vec::new(),
             others_refreshed: None,
             sysid_reported: false,
             fencing: false,
-            // a keeper that restarts knowing the monitor grants leases holds none until its
-            // first heartbeat succeeds: its lease counts as run out from the start
-            lease_ms: inherited_lease,
-            lease_deadline: inherited_lease.map(|_| Instant::now()),
-            tried_heartbeat: false,
+            memory,
             epoch: Instant::now(),
             sync_standbys_streaming: 0,
             metadata_pending: None,
-            down_since: None,
         })
     }
 
@@ -185,8 +161,13 @@ impl Keeper {
     /// Waits for a notification, a stop request, Postgres exiting, the lease running out, or
     /// the heartbeat interval.
     async fn wait(&mut self, stopper: &mut Stopper) {
-        let interval = self.heartbeat_interval();
-        let lease_end = self.pending_lease_deadline();
+        let receiving = self.last_obs.as_ref().is_some_and(|o| o.receiving);
+        let interval = Duration::from_millis(wake_after_ms(self.state.current_role, receiving));
+        let seen = self.seen();
+        let lease_end = self
+            .memory
+            .pending_lease_deadline(&seen)
+            .map(|ms| self.epoch + Duration::from_millis(ms));
         let lease_timer = async move {
             match lease_end {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -254,10 +235,6 @@ impl Keeper {
                     self.monitor_uri = uri;
                     self.monitor = None;
                 }
-                self.restarts = RestartTracker::new(
-                    config.timeout.postgresql_restart_failure_max_retries,
-                    Duration::from_secs(config.timeout.postgresql_restart_failure_timeout),
-                );
                 if let Some(change) = MetadataChange::between(&self.node.config, &config) {
                     // merged with a change not sent yet
                     let pending = self.metadata_pending.take();
@@ -282,10 +259,10 @@ impl Keeper {
             let mut m = Monitor::connect(&self.monitor_uri, "pg_autoctl").await?;
             m.listen("state").await?;
             let lease = m.take_lease().await?;
-            if lease != self.lease_ms {
+            if lease != self.memory.lease_ms {
                 tracing::info!(lease_ms = lease.unwrap_or(0), "monitor lease");
             }
-            self.lease_ms = lease;
+            self.memory.lease_ms = lease;
             self.state.lease_ms = lease;
             self.monitor = Some(m);
         }
@@ -311,47 +288,40 @@ impl Keeper {
         if let Some(o) = &obs {
             if o.streaming_standbys > 0 {
                 self.state.last_secondary_contact = now;
+                self.memory.saw_standby(self.now_ms());
             }
             self.last_obs = Some(o.clone());
         }
         let current = self.state.current_role;
-        let pg_is_running = running
-            || (expected_postgres(current) == PostgresExpectation::RunningPrimary
-                && self.restarts.still_trying(Instant::now()));
+        let pg_is_running = self
+            .memory
+            .report_pg_running(&self.seen(), running, &self.limits());
 
-        if self.tried_heartbeat && self.lease_ran_out(Instant::now()) {
-            self.fence("the lease from the monitor ran out and no synchronous standby streams");
-        } else {
-            self.tried_heartbeat = true;
-            // a heartbeat still in flight when the lease runs out must not delay the fence
-            let timeout = match self.pending_lease_deadline() {
-                Some(at) => HEARTBEAT_TIMEOUT.min(at.saturating_duration_since(Instant::now())),
-                None => HEARTBEAT_TIMEOUT,
-            };
-            let heartbeat = tokio::time::timeout(timeout, self.heartbeat(pg_is_running))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(MonitorError::Lost(format!(
-                        "no answer within {} ms",
-                        timeout.as_millis()
-                    )))
-                });
-            match heartbeat {
-                Ok(()) => {
-                    self.state.last_monitor_contact = now;
-                    self.fencing = false;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot report to the monitor");
-                    if e.is_transient() {
-                        self.monitor = None;
+        match self.memory.before_heartbeat(&self.seen()) {
+            Err(reason) => self.fence(reason),
+            Ok(timeout_ms) => {
+                let timeout = Duration::from_millis(timeout_ms);
+                let heartbeat = tokio::time::timeout(timeout, self.heartbeat(pg_is_running))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(MonitorError::Lost(format!(
+                            "no answer within {timeout_ms} ms"
+                        )))
+                    });
+                match heartbeat {
+                    Ok(()) => {
+                        self.state.last_monitor_contact = now;
+                        self.fencing = false;
                     }
-                    if self.lease_ran_out(Instant::now()) {
-                        self.fence(
-                            "the lease from the monitor ran out and no synchronous standby streams",
-                        );
-                    } else {
-                        self.check_partition(now);
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot report to the monitor");
+                        if e.is_transient() {
+                            self.monitor = None;
+                        }
+                        let seen = self.seen();
+                        if let Some(reason) = self.memory.heartbeat_failed(&seen, &self.limits()) {
+                            self.fence(reason);
+                        }
                     }
                 }
             }
@@ -369,11 +339,7 @@ impl Keeper {
             })?;
             // replication settings are applied to a running Postgres: one that crashed
             // meanwhile is restarted first (the transition would otherwise fail forever)
-            if matches!(
-                action,
-                KeeperAction::EnableSyncRep | KeeperAction::DisableSyncRep
-            ) && !self.node.server.is_running()
-            {
+            if start_postgres_first(action, self.node.server.is_running()) {
                 self.ensure_current_state().await?;
             }
             tracing::info!(from = %current, to = %assigned, action = action.name(), "transition");
@@ -406,7 +372,7 @@ impl Keeper {
             .others_refreshed
             .is_none_or(|t| t.elapsed() > OTHERS_REFRESH)
         {
-            match tokio::time::timeout(HEARTBEAT_TIMEOUT, self.refresh_others()).await {
+            match tokio::time::timeout(CALL_TIMEOUT, self.refresh_others()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e.message, "cannot refresh the other nodes"),
                 Err(_) => {
@@ -416,11 +382,7 @@ impl Keeper {
             }
         }
         if self.state != self.state_saved
-            && (self.state.current_role != self.state_saved.current_role
-                || self.state.assigned_role != self.state_saved.assigned_role
-                || self.state.lease_ms != self.state_saved.lease_ms
-                || self.state.has_peers != self.state_saved.has_peers
-                || now.saturating_sub(self.state_saved.last_monitor_contact) >= 10)
+            && must_save(&persisted(&self.state_saved), &persisted(&self.state), now)
         {
             self.save_state()?;
         }
@@ -452,18 +414,12 @@ impl Keeper {
             lsn: &lsn,
             sync_state: if pg_is_running { &sync_state } else { "" },
         };
-        let current = self.state.current_role;
+        let epoch = self.epoch;
         let monitor = self.monitor().await?;
-        let sent = Instant::now();
+        let sent_ms = ms_since(epoch, Instant::now());
         let assignment = monitor.node_active(&hb).await?;
-        // renewed from the send time, and only by an answer that keeps this node as it is or
-        // makes it writable (an answer that demotes it is acted upon instead)
-        if let Some(lease_ms) = self.lease_ms
-            && (assignment.state == current || assignment.state.can_take_writes())
-        {
-            let deadline = keeper_deadline(self.ms_since_epoch(sent), lease_ms);
-            self.lease_deadline = Some(self.epoch + Duration::from_millis(deadline));
-        }
+        let seen = self.seen();
+        self.memory.answered(&seen, sent_ms, assignment.state);
         if assignment.state != self.state.assigned_role {
             tracing::info!(
                 current = %self.state.current_role,
@@ -536,35 +492,6 @@ impl Keeper {
         }
     }
 
-    fn ms_since_epoch(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Whether this writable node must fence now: its lease ran out, another node could be
-    /// promoted, and no synchronous standby streams (`fsm::lease::keeper_must_fence`).
-    fn lease_ran_out(&self, now: Instant) -> bool {
-        if !self.state.current_role.can_take_writes() || self.lease_ms.is_none() {
-            return false;
-        }
-        let view = KeeperLeaseView {
-            now_ms: self.ms_since_epoch(now),
-            deadline_ms: self.lease_deadline.map(|d| self.ms_since_epoch(d)),
-            has_other_nodes: self.has_peers(),
-            sync_standbys_streaming: self.sync_standbys_streaming,
-        };
-        keeper_must_fence(&view)
-    }
-
-    /// The lease deadline still ahead of a writable node that would have to fence at it.
-    fn pending_lease_deadline(&self) -> Option<Instant> {
-        let deadline = self.lease_deadline?;
-        (self.state.current_role.can_take_writes()
-            && self.lease_ms.is_some()
-            && self.has_peers()
-            && deadline > Instant::now())
-        .then_some(deadline)
-    }
-
     /// Whether the group has other nodes: as last listed, or as saved before a restart.
     fn has_peers(&self) -> bool {
         match self.others_refreshed {
@@ -573,57 +500,44 @@ impl Keeper {
         }
     }
 
-    /// How long to wait between two heartbeats.
-    fn heartbeat_interval(&self) -> Duration {
-        let current = self.state.current_role;
-        let lost_primary = matches!(current, S::Secondary | S::Catchingup)
-            && self.last_obs.as_ref().is_none_or(|o| !o.receiving);
-        let in_failover = matches!(
-            current,
-            S::ReportLsn
-                | S::PreparePromotion
-                | S::StopReplication
-                | S::FastForward
-                | S::JoinSecondary
-        );
-        if lost_primary || in_failover {
-            FAILOVER_HEARTBEAT_INTERVAL
-        } else {
-            HEARTBEAT_INTERVAL
+    /// Now, on the clock of the keeper's decisions (ms since the keeper started).
+    fn now_ms(&self) -> u64 {
+        ms_since(self.epoch, Instant::now())
+    }
+
+    /// What the keeper's decisions need to know of the node now.
+    fn seen(&self) -> Seen {
+        Seen {
+            now_ms: self.now_ms(),
+            current: self.state.current_role,
+            has_peers: self.has_peers(),
+            sync_standbys_streaming: self.sync_standbys_streaming,
+        }
+    }
+
+    /// The configured limits of the keeper's decisions.
+    fn limits(&self) -> Limits {
+        let t = &self.node.config.timeout;
+        Limits {
+            network_partition_timeout_ms: t.network_partition_timeout.saturating_mul(1_000),
+            restart_max_retries: t.postgresql_restart_failure_max_retries,
+            restart_timeout_ms: t.postgresql_restart_failure_timeout.saturating_mul(1_000),
         }
     }
 
     /// Stops taking writes: Postgres is stopped at once (demote_timeout).
-    fn fence(&mut self, why: &str) {
+    fn fence(&mut self, reason: FenceReason) {
         if self.fencing && self.state.assigned_role == S::DemoteTimeout {
             return;
         }
-        tracing::warn!(state = %self.state.current_role, "{why}: fencing this primary (demote_timeout)");
+        tracing::warn!(
+            state = %self.state.current_role,
+            partition_timeout_s = self.node.config.timeout.network_partition_timeout,
+            "{}: fencing this primary (demote_timeout)",
+            reason.describe()
+        );
         self.state.assigned_role = S::DemoteTimeout;
         self.fencing = true;
-    }
-
-    /// A primary that reaches neither the monitor nor a standby stops taking writes (the 2.0
-    /// rule, for a monitor that grants no leases, or before the first lease).
-    fn check_partition(&mut self, now: u64) {
-        if !self.state.current_role.can_take_writes() || self.lease_deadline.is_some() {
-            return;
-        }
-        let timeout = Duration::from_secs(self.node.config.timeout.network_partition_timeout);
-        if primary_is_partitioned(
-            now,
-            self.started,
-            self.state.last_monitor_contact,
-            self.state.last_secondary_contact,
-            timeout,
-        ) {
-            tracing::warn!(
-                timeout_s = timeout.as_secs(),
-                "neither the monitor nor any standby reached: fencing this primary (demote_timeout)"
-            );
-            self.state.assigned_role = S::DemoteTimeout;
-            self.fencing = true;
-        }
     }
 
     /// Makes Postgres do what the current state expects.
@@ -632,19 +546,16 @@ impl Keeper {
         match expected_postgres(current) {
             PostgresExpectation::RunningPrimary | PostgresExpectation::RunningStandby => {
                 if self.node.server.is_running() {
-                    self.restarts.recovered();
-                    self.down_since = None;
+                    self.memory.postgres_running();
                 } else if !self.restart_is_due().await {
                     return Ok(());
                 } else {
                     tracing::warn!(state = %current, "Postgres is not running: starting it");
                     match self.node.server.start().await {
-                        Ok(()) => {
-                            self.restarts.recovered();
-                            self.down_since = None;
-                        }
+                        Ok(()) => self.memory.postgres_running(),
                         Err(e) => {
-                            self.restarts.failed(Instant::now());
+                            let now_ms = self.now_ms();
+                            self.memory.postgres_start_failed(now_ms);
                             return Err(e.context("restarting Postgres"));
                         }
                     }
@@ -668,28 +579,25 @@ impl Keeper {
         Ok(())
     }
 
-    /// Whether to start Postgres, found down, now ([`restart_is_due`]): a Postgres someone
-    /// else shut down cleanly is left down for [`OPERATOR_STOP_GRACE`] first.
+    /// Whether to start Postgres, found down, now (`Memory::restart_due`): a Postgres
+    /// someone else shut down cleanly is left down for a grace period first.
     async fn restart_is_due(&mut self) -> bool {
-        let now = Instant::now();
-        let first_seen = self.down_since.is_none();
-        let down_since = *self.down_since.get_or_insert(now);
-        if !self.node.server.stopped_behind_our_back() {
-            return true;
-        }
-        let clean = match self.node.bin().controldata(self.node.pgdata()).await {
-            Ok(data) => data.cluster_state.starts_with("shut down"),
-            Err(_) => false,
-        };
+        let now_ms = self.now_ms();
+        let first_seen = self.memory.first_seen_down();
+        let clean = self.node.server.stopped_behind_our_back()
+            && match self.node.bin().controldata(self.node.pgdata()).await {
+                Ok(data) => data.cluster_state.starts_with("shut down"),
+                Err(_) => false,
+            };
         if clean && first_seen {
             tracing::warn!(
                 state = %self.state.current_role,
-                grace_s = OPERATOR_STOP_GRACE.as_secs(),
+                grace_ms = OPERATOR_STOP_GRACE_MS,
                 "Postgres was shut down by someone else: starting it again after the grace period \
                  (to keep it stopped, use pg_autoctl stop or maintenance)"
             );
         }
-        restart_is_due(clean, down_since, now)
+        self.memory.restart_due(now_ms, clean)
     }
 
     /// Re-reads the other nodes: HBA rules for them, and their replication slots (on a primary,
@@ -738,6 +646,22 @@ impl Keeper {
             local.advance_slots(&targets).await?;
         }
         Ok(())
+    }
+}
+
+/// Milliseconds from `epoch` to `at`.
+fn ms_since(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What of the state file decides when to write it (`fsm::keeper_loop::must_save`).
+fn persisted(state: &KeeperState) -> Persisted {
+    Persisted {
+        current: state.current_role,
+        assigned: state.assigned_role,
+        lease_ms: state.lease_ms,
+        has_peers: state.has_peers,
+        last_monitor_contact_s: state.last_monitor_contact,
     }
 }
 

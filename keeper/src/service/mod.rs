@@ -3,7 +3,6 @@
 //! ([`monitor_node`]). Both hold the pid file and obey the signals of [`signals`].
 
 mod actions;
-pub mod fencing;
 pub mod keeper;
 pub mod monitor_node;
 pub mod node;
