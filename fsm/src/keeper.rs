@@ -73,6 +73,12 @@ pub enum KeeperAction {
 }
 
 impl KeeperAction {
+    /// Whether the service ends after this action (the node was dropped): it reports once
+    /// more, so that the monitor removes the node, and stops.
+    pub const fn ends_the_service(self) -> bool {
+        matches!(self, KeeperAction::Drop)
+    }
+
     /// The action's name as logged and shown by the keeper.
     pub const fn name(self) -> &'static str {
         match self {

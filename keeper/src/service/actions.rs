@@ -82,7 +82,7 @@ impl Keeper {
     /// takes longer than `DEMOTE_STOP_TIMEOUT`.
     async fn stop_postgres(&mut self) -> CliResult<()> {
         self.node.drop_local();
-        let mode = if self.fencing {
+        let mode = if self.memory.stop_at_once() {
             StopMode::Immediate
         } else {
             StopMode::Fast

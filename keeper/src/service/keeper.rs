@@ -13,14 +13,14 @@
 use std::time::{Duration, Instant};
 
 use fsm::ReplicationState as S;
-use fsm::keeper::{KeeperAction, PostgresExpectation, expected_postgres, transition};
+use fsm::keeper::KeeperAction;
 use fsm::keeper_loop::{
-    FenceReason, HEARTBEAT_TIMEOUT_MS, Limits, Memory, OPERATOR_STOP_GRACE_MS, Persisted, Seen,
-    must_save, start_postgres_first, wake_after_ms,
+    HEARTBEAT_TIMEOUT_MS, Limits, Memory, Slots, tells_monitor_when_stopping, wake_after_ms,
 };
 
 use super::node::NodeContext;
 use super::signals::{StopRequest, Stopper};
+use super::turn::{self, KeeperIo, Observed, Step};
 use crate::config::Config;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::monitor::uri::PgUri;
@@ -33,21 +33,6 @@ use crate::state::{KeeperState, unix_now};
 /// How long one call besides the heartbeat (listing the other nodes) may take.
 const CALL_TIMEOUT: Duration = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
 
-/// How often the list of other nodes (for HBA rules and replication slots) is refreshed
-/// when no notification asks for it earlier.
-const OTHERS_REFRESH: Duration = Duration::from_secs(5);
-
-/// What one loop did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// Reached a new state: loop again at once to report it.
-    Transitioned,
-    /// Nothing to do: wait.
-    Idle,
-    /// The node is dropped: the service ends.
-    Dropped,
-}
-
 /// The keeper of one node.
 pub struct Keeper {
     pub(super) node: NodeContext,
@@ -56,19 +41,13 @@ pub struct Keeper {
     monitor: Option<Monitor>,
     pub(super) last_obs: Option<Observation>,
     pub(super) others: Vec<NodeAddress>,
-    others_refreshed: Option<Instant>,
     sysid_reported: bool,
     state_saved: KeeperState,
-    /// Set when the keeper decided to fence itself: the next stop is immediate.
-    pub(super) fencing: bool,
     /// What the keeper's own decisions remember (`fsm::keeper_loop`): lease, contacts,
-    /// restarts.
-    memory: Memory,
+    /// restarts, fencing.
+    pub(super) memory: Memory,
     /// The origin of the millisecond clock of those decisions.
     epoch: Instant,
-    /// Synchronous standbys streaming from this node at the last observation (0 when
-    /// Postgres was down).
-    sync_standbys_streaming: i64,
     /// A new node name or hostname read from the configuration at a reload, still to be sent
     /// to the monitor (`update_node_metadata`, as 2.0's keeper does).
     metadata_pending: Option<MetadataChange>,
@@ -112,12 +91,9 @@ impl Keeper {
             monitor: None,
             last_obs: None,
             others: Vec::new(),
-            others_refreshed: None,
             sysid_reported: false,
-            fencing: false,
             memory,
             epoch: Instant::now(),
-            sync_standbys_streaming: 0,
             metadata_pending: None,
         })
     }
@@ -163,7 +139,7 @@ impl Keeper {
     async fn wait(&mut self, stopper: &mut Stopper) {
         let receiving = self.last_obs.as_ref().is_some_and(|o| o.receiving);
         let interval = Duration::from_millis(wake_after_ms(self.state.current_role, receiving));
-        let seen = self.seen();
+        let seen = turn::seen(self);
         let lease_end = self
             .memory
             .pending_lease_deadline(&seen)
@@ -196,7 +172,7 @@ impl Keeper {
                         "notification"
                     );
                     // other nodes changed: refresh them on this loop
-                    self.others_refreshed = None;
+                    self.memory.others_changed();
                 }
                 Ok(None) => {}
                 Err(_) => self.monitor = None,
@@ -214,12 +190,9 @@ impl Keeper {
         self.save_state()?;
         self.node.drop_local();
         self.node.server.stop(mode, Duration::from_secs(60)).await?;
-        if !self.state.current_role.can_take_writes() {
-            // A standby going away tells the monitor at once, so that a primary waiting on
-            // it for synchronous replication is released now rather than after the health
-            // checks notice. A primary does not: a keeper restart must not cause a failover.
+        if tells_monitor_when_stopping(self.state.current_role) {
             let last = tokio::time::timeout(Duration::from_secs(2), self.heartbeat(false)).await;
-            if !matches!(last, Ok(Ok(()))) {
+            if !matches!(last, Ok(Ok(_))) {
                 tracing::debug!("could not tell the monitor that Postgres stopped");
             }
         }
@@ -271,132 +244,13 @@ impl Keeper {
             .ok_or_else(|| MonitorError::Lost("no connection".to_string()))
     }
 
-    /// One loop.
+    /// One turn of the loop (`turn::step`).
     pub async fn step(&mut self) -> CliResult<Step> {
-        let now = unix_now();
-        let running = self.node.server.is_running();
-        let obs = if running {
-            match self.node.local().await {
-                Ok(local) => local.observe().await.ok(),
-                Err(_) => None,
-            }
-        } else {
-            self.node.drop_local();
-            None
-        };
-        self.sync_standbys_streaming = obs.as_ref().map_or(0, |o| o.sync_standbys_streaming);
-        if let Some(o) = &obs {
-            if o.streaming_standbys > 0 {
-                self.state.last_secondary_contact = now;
-                self.memory.saw_standby(self.now_ms());
-            }
-            self.last_obs = Some(o.clone());
-        }
-        let current = self.state.current_role;
-        let pg_is_running = self
-            .memory
-            .report_pg_running(&self.seen(), running, &self.limits());
-
-        match self.memory.before_heartbeat(&self.seen()) {
-            Err(reason) => self.fence(reason),
-            Ok(timeout_ms) => {
-                let timeout = Duration::from_millis(timeout_ms);
-                let heartbeat = tokio::time::timeout(timeout, self.heartbeat(pg_is_running))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(MonitorError::Lost(format!(
-                            "no answer within {timeout_ms} ms"
-                        )))
-                    });
-                match heartbeat {
-                    Ok(()) => {
-                        self.state.last_monitor_contact = now;
-                        self.fencing = false;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot report to the monitor");
-                        if e.is_transient() {
-                            self.monitor = None;
-                        }
-                        let seen = self.seen();
-                        if let Some(reason) = self.memory.heartbeat_failed(&seen, &self.limits()) {
-                            self.fence(reason);
-                        }
-                    }
-                }
-            }
-        }
-
-        let assigned = self.state.assigned_role;
-        if assigned != current {
-            let action = transition(current, assigned).ok_or_else(|| {
-                CliError::new(
-                    Exit::Keeper,
-                    format!(
-                        "pg_autoctl does not know how to reach state {assigned} from {current}"
-                    ),
-                )
-            })?;
-            // replication settings are applied to a running Postgres: one that crashed
-            // meanwhile is restarted first (the transition would otherwise fail forever)
-            if start_postgres_first(action, self.node.server.is_running()) {
-                self.ensure_current_state().await?;
-            }
-            tracing::info!(from = %current, to = %assigned, action = action.name(), "transition");
-            let started = Instant::now();
-            self.run_action(action).await.map_err(|e| {
-                e.context(format!(
-                    "transition from {current} to {assigned} ({})",
-                    action.name()
-                ))
-            })?;
-            self.state.current_role = assigned;
-            self.save_state()?;
-            tracing::info!(
-                state = %assigned,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "reached state"
-            );
-            if action == KeeperAction::Drop {
-                // report `dropped` so that the monitor removes the node
-                if let Err(e) = self.heartbeat(false).await {
-                    tracing::debug!(error = %e, "last heartbeat");
-                }
-                return Ok(Step::Dropped);
-            }
-            return Ok(Step::Transitioned);
-        }
-
-        self.ensure_current_state().await?;
-        if self
-            .others_refreshed
-            .is_none_or(|t| t.elapsed() > OTHERS_REFRESH)
-        {
-            match tokio::time::timeout(CALL_TIMEOUT, self.refresh_others()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e.message, "cannot refresh the other nodes"),
-                Err(_) => {
-                    tracing::warn!("the monitor did not list the other nodes in time");
-                    self.monitor = None;
-                }
-            }
-        }
-        if self.state != self.state_saved
-            && must_save(&persisted(&self.state_saved), &persisted(&self.state), now)
-        {
-            self.save_state()?;
-        }
-        Ok(Step::Idle)
+        turn::step(self).await
     }
 
-    pub(super) fn save_state(&mut self) -> CliResult<()> {
-        self.state.save(&self.node.paths.state)?;
-        self.state_saved = self.state.clone();
-        Ok(())
-    }
-
-    /// Reports to the monitor and records the assigned state.
-    async fn heartbeat(&mut self, pg_is_running: bool) -> Result<(), MonitorError> {
+    /// Reports to the monitor; returns the assigned state (and records the group).
+    async fn heartbeat(&mut self, pg_is_running: bool) -> Result<S, MonitorError> {
         self.report_system_identifier().await?;
         self.report_metadata().await?;
         let (lsn, tli, sync_state) = match &self.last_obs {
@@ -414,22 +268,9 @@ impl Keeper {
             lsn: &lsn,
             sync_state: if pg_is_running { &sync_state } else { "" },
         };
-        let epoch = self.epoch;
-        let monitor = self.monitor().await?;
-        let sent_ms = ms_since(epoch, Instant::now());
-        let assignment = monitor.node_active(&hb).await?;
-        let seen = self.seen();
-        self.memory.answered(&seen, sent_ms, assignment.state);
-        if assignment.state != self.state.assigned_role {
-            tracing::info!(
-                current = %self.state.current_role,
-                assigned = %assignment.state,
-                "monitor assigned a new state"
-            );
-        }
-        self.state.assigned_role = assignment.state;
+        let assignment = self.monitor().await?.node_active(&hb).await?;
         self.state.group_id = assignment.group_id;
-        Ok(())
+        Ok(assignment.state)
     }
 
     /// Records Postgres's system identifier on the monitor once, before any state that
@@ -492,120 +333,12 @@ impl Keeper {
         }
     }
 
-    /// Whether the group has other nodes: as last listed, or as saved before a restart.
-    fn has_peers(&self) -> bool {
-        match self.others_refreshed {
-            Some(_) => !self.others.is_empty(),
-            None => self.state.has_peers,
-        }
-    }
-
-    /// Now, on the clock of the keeper's decisions (ms since the keeper started).
-    fn now_ms(&self) -> u64 {
-        ms_since(self.epoch, Instant::now())
-    }
-
-    /// What the keeper's decisions need to know of the node now.
-    fn seen(&self) -> Seen {
-        Seen {
-            now_ms: self.now_ms(),
-            current: self.state.current_role,
-            has_peers: self.has_peers(),
-            sync_standbys_streaming: self.sync_standbys_streaming,
-        }
-    }
-
-    /// The configured limits of the keeper's decisions.
-    fn limits(&self) -> Limits {
-        let t = &self.node.config.timeout;
-        Limits {
-            network_partition_timeout_ms: t.network_partition_timeout.saturating_mul(1_000),
-            restart_max_retries: t.postgresql_restart_failure_max_retries,
-            restart_timeout_ms: t.postgresql_restart_failure_timeout.saturating_mul(1_000),
-        }
-    }
-
-    /// Stops taking writes: Postgres is stopped at once (demote_timeout).
-    fn fence(&mut self, reason: FenceReason) {
-        if self.fencing && self.state.assigned_role == S::DemoteTimeout {
-            return;
-        }
-        tracing::warn!(
-            state = %self.state.current_role,
-            partition_timeout_s = self.node.config.timeout.network_partition_timeout,
-            "{}: fencing this primary (demote_timeout)",
-            reason.describe()
-        );
-        self.state.assigned_role = S::DemoteTimeout;
-        self.fencing = true;
-    }
-
-    /// Makes Postgres do what the current state expects.
-    async fn ensure_current_state(&mut self) -> CliResult<()> {
-        let current = self.state.current_role;
-        match expected_postgres(current) {
-            PostgresExpectation::RunningPrimary | PostgresExpectation::RunningStandby => {
-                if self.node.server.is_running() {
-                    self.memory.postgres_running();
-                } else if !self.restart_is_due().await {
-                    return Ok(());
-                } else {
-                    tracing::warn!(state = %current, "Postgres is not running: starting it");
-                    match self.node.server.start().await {
-                        Ok(()) => self.memory.postgres_running(),
-                        Err(e) => {
-                            let now_ms = self.now_ms();
-                            self.memory.postgres_start_failed(now_ms);
-                            return Err(e.context("restarting Postgres"));
-                        }
-                    }
-                }
-                if matches!(current, S::Catchingup | S::Secondary) {
-                    self.follow_if_primary_changed().await?;
-                }
-            }
-            PostgresExpectation::Stopped => {
-                if self.node.server.is_running() {
-                    tracing::warn!(state = %current, "Postgres runs but must be stopped: stopping it");
-                    self.node.drop_local();
-                    self.node
-                        .server
-                        .stop(StopMode::Fast, Duration::from_secs(60))
-                        .await?;
-                }
-            }
-            PostgresExpectation::LeftAlone => {}
-        }
-        Ok(())
-    }
-
-    /// Whether to start Postgres, found down, now (`Memory::restart_due`): a Postgres
-    /// someone else shut down cleanly is left down for a grace period first.
-    async fn restart_is_due(&mut self) -> bool {
-        let now_ms = self.now_ms();
-        let first_seen = self.memory.first_seen_down();
-        let clean = self.node.server.stopped_behind_our_back()
-            && match self.node.bin().controldata(self.node.pgdata()).await {
-                Ok(data) => data.cluster_state.starts_with("shut down"),
-                Err(_) => false,
-            };
-        if clean && first_seen {
-            tracing::warn!(
-                state = %self.state.current_role,
-                grace_ms = OPERATOR_STOP_GRACE_MS,
-                "Postgres was shut down by someone else: starting it again after the grace period \
-                 (to keep it stopped, use pg_autoctl stop or maintenance)"
-            );
-        }
-        self.memory.restart_due(now_ms, clean)
-    }
-
-    /// Re-reads the other nodes: HBA rules for them, and their replication slots (on a primary,
-    /// and on a standby that streams or reports its LSN).
-    async fn refresh_others(&mut self) -> CliResult<()> {
+    /// Re-reads the other nodes: HBA rules for them, and the replication `slots` they need.
+    async fn refresh(&mut self, slots: Slots) -> CliResult<()> {
         let node_id = self.state.node_id;
         let others = self.monitor().await?.get_other_nodes(node_id).await?;
-        self.others_refreshed = Some(Instant::now());
+        let now_ms = self.now_ms();
+        self.memory.others_listed(now_ms);
         self.state.has_peers = !others.is_empty();
         if !self.node.pgdata().join("pg_hba.conf").exists() {
             // no database yet (a standby before its copy)
@@ -624,26 +357,24 @@ impl Keeper {
         if hba_changed {
             self.node.local().await?.reload().await?;
         }
-        let current = self.state.current_role;
-        if expected_postgres(current) == PostgresExpectation::RunningPrimary {
-            let slots: Vec<String> = self
-                .others
-                .iter()
-                .map(|o| standby_name(o.node_id))
-                .collect();
-            self.node.local().await?.sync_slots(&slots).await?;
-        } else if matches!(current, S::Secondary | S::ReportLsn) {
-            // as 2.0 does: a slot for every other node, moved forward as it reports, so that
-            // this node holds the WAL the others need if it is promoted
-            let targets: Vec<(String, fsm::Lsn)> = self
-                .others
-                .iter()
-                .map(|o| (standby_name(o.node_id), o.lsn))
-                .collect();
-            let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
-            let local = self.node.local().await?;
-            local.sync_slots(&names).await?;
-            local.advance_slots(&targets).await?;
+        let names: Vec<String> = self
+            .others
+            .iter()
+            .map(|o| standby_name(o.node_id))
+            .collect();
+        match slots {
+            Slots::Untouched => {}
+            Slots::ForStandbys => self.node.local().await?.sync_slots(&names).await?,
+            Slots::ForPeersAdvanced => {
+                let targets: Vec<(String, fsm::Lsn)> = self
+                    .others
+                    .iter()
+                    .map(|o| (standby_name(o.node_id), o.lsn))
+                    .collect();
+                let local = self.node.local().await?;
+                local.sync_slots(&names).await?;
+                local.advance_slots(&targets).await?;
+            }
         }
         Ok(())
     }
@@ -654,14 +385,123 @@ fn ms_since(epoch: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
 }
 
-/// What of the state file decides when to write it (`fsm::keeper_loop::must_save`).
-fn persisted(state: &KeeperState) -> Persisted {
-    Persisted {
-        current: state.current_role,
-        assigned: state.assigned_role,
-        lease_ms: state.lease_ms,
-        has_peers: state.has_peers,
-        last_monitor_contact_s: state.last_monitor_contact,
+/// The keeper on a server: its state, its clock, its Postgres, its monitor.
+impl KeeperIo for Keeper {
+    fn state(&mut self) -> &mut KeeperState {
+        &mut self.state
+    }
+
+    fn memory(&mut self) -> &mut Memory {
+        &mut self.memory
+    }
+
+    fn limits(&self) -> Limits {
+        let t = &self.node.config.timeout;
+        Limits {
+            network_partition_timeout_ms: t.network_partition_timeout.saturating_mul(1_000),
+            restart_max_retries: t.postgresql_restart_failure_max_retries,
+            restart_timeout_ms: t.postgresql_restart_failure_timeout.saturating_mul(1_000),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        ms_since(self.epoch, Instant::now())
+    }
+
+    fn unix_now(&self) -> u64 {
+        unix_now()
+    }
+
+    async fn observe(&mut self) -> Observed {
+        let running = self.node.server.is_running();
+        let obs = if running {
+            match self.node.local().await {
+                Ok(local) => local.observe().await.ok(),
+                Err(_) => None,
+            }
+        } else {
+            self.node.drop_local();
+            None
+        };
+        let observed = Observed {
+            running,
+            streaming_standbys: obs.as_ref().map_or(0, |o| o.streaming_standbys),
+            sync_standbys_streaming: obs.as_ref().map_or(0, |o| o.sync_standbys_streaming),
+        };
+        if obs.is_some() {
+            self.last_obs = obs;
+        }
+        observed
+    }
+
+    fn postgres_running(&mut self) -> bool {
+        self.node.server.is_running()
+    }
+
+    async fn stopped_cleanly_by_someone_else(&mut self) -> bool {
+        self.node.server.stopped_behind_our_back()
+            && match self.node.bin().controldata(self.node.pgdata()).await {
+                Ok(data) => data.cluster_state.starts_with("shut down"),
+                Err(_) => false,
+            }
+    }
+
+    async fn start_postgres(&mut self) -> CliResult<()> {
+        self.node.server.start().await
+    }
+
+    async fn stop_postgres(&mut self) -> CliResult<()> {
+        self.node.drop_local();
+        self.node
+            .server
+            .stop(StopMode::Fast, Duration::from_secs(60))
+            .await
+    }
+
+    async fn run_action(&mut self, action: KeeperAction) -> CliResult<()> {
+        Keeper::run_action(self, action).await
+    }
+
+    async fn follow_if_primary_changed(&mut self) -> CliResult<()> {
+        Keeper::follow_if_primary_changed(self).await
+    }
+
+    async fn report(&mut self, pg_is_running: bool, timeout_ms: u64) -> Result<S, MonitorError> {
+        let timeout = Duration::from_millis(timeout_ms);
+        let answer = tokio::time::timeout(timeout, self.heartbeat(pg_is_running))
+            .await
+            .unwrap_or_else(|_| {
+                Err(MonitorError::Lost(format!(
+                    "no answer within {timeout_ms} ms"
+                )))
+            });
+        if answer.as_ref().is_err_and(MonitorError::is_transient) {
+            self.monitor = None;
+        }
+        answer
+    }
+
+    async fn refresh_others(&mut self, slots: Slots) -> CliResult<()> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.refresh(slots)).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.monitor = None;
+                Err(CliError::new(
+                    Exit::Monitor,
+                    "the monitor did not list the other nodes in time",
+                ))
+            }
+        }
+    }
+
+    fn saved_state(&self) -> &KeeperState {
+        &self.state_saved
+    }
+
+    fn save_state(&mut self) -> CliResult<()> {
+        self.state.save(&self.node.paths.state)?;
+        self.state_saved = self.state.clone();
+        Ok(())
     }
 }
 

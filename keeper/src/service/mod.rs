@@ -8,6 +8,7 @@ pub mod monitor_node;
 pub mod node;
 pub mod pidfile;
 pub mod signals;
+mod turn;
 
 use crate::config::{Config, Role};
 use crate::exit::CliResult;

@@ -5,8 +5,14 @@
 //! write the state file. Pure, on one clock: milliseconds since the keeper started
 //! (monotonic). The keeper's service observes, calls these, and carries out their answers.
 
+mod plan;
+
+pub use plan::{
+    Keep, Next, OTHERS_REFRESH_MS, Persisted, PostgresStep, Slots, must_save, next, slots,
+    tells_monitor_when_stopping, wake_after_ms,
+};
+
 use crate::ReplicationState as S;
-use crate::keeper::KeeperAction;
 use crate::lease::{KeeperLeaseView, keeper_deadline, keeper_must_fence};
 
 /// How long the keeper waits between two turns when nothing happens (ms).
@@ -94,6 +100,13 @@ pub struct Memory {
     pub restart_failures: u64,
     /// When Postgres was first found down while it should run (`None` while it runs).
     pub down_since_ms: Option<u64>,
+    /// Standbys that count for synchronous replication streaming from this node at the last
+    /// observation (0 when Postgres was down).
+    pub sync_standbys_streaming: i64,
+    /// Whether the node is fencing itself (its Postgres is then stopped at once).
+    pub fencing: bool,
+    /// When the other nodes were last listed (`None`: list them at the next turn).
+    pub others_listed_ms: Option<u64>,
 }
 
 impl Memory {
@@ -111,6 +124,17 @@ impl Memory {
     /// A standby was seen streaming from this node.
     pub fn saw_standby(&mut self, now_ms: u64) {
         self.last_secondary_contact_ms = Some(now_ms);
+    }
+
+    /// The node was observed at `now_ms` with so many standbys streaming from it, of which
+    /// so many count for synchronous replication. Returns whether a standby was seen.
+    pub fn observed(&mut self, now_ms: u64, streaming: i64, sync_streaming: i64) -> bool {
+        self.sync_standbys_streaming = sync_streaming;
+        let seen = streaming > 0;
+        if seen {
+            self.saw_standby(now_ms);
+        }
+        seen
     }
 
     /// Whether to report Postgres as running: when it runs, and, for a primary whose Postgres
@@ -164,6 +188,7 @@ impl Memory {
     /// makes it writable (an answer that demotes it is carried out instead).
     pub fn answered(&mut self, seen: &Seen, sent_ms: u64, assigned: S) {
         self.tried_heartbeat = true;
+        self.fencing = false;
         self.last_monitor_contact_ms = Some(seen.now_ms);
         if let Some(lease) = self.lease_ms
             && (assigned == seen.current || assigned.can_take_writes())
@@ -206,6 +231,21 @@ impl Memory {
             .then_some(deadline)
     }
 
+    /// The node fences itself, its assigned state being `assigned`: it is then
+    /// assigned `demote_timeout`. Returns whether this is news (to say it once).
+    pub fn fence(&mut self, assigned: S) -> bool {
+        let news = !(self.fencing && assigned == S::DemoteTimeout);
+        self.fencing = true;
+        news
+    }
+
+    /// Whether Postgres, when it must stop, stops at once: while fencing (a fast shutdown
+    /// would wait for standbys it cannot reach to confirm the shutdown checkpoint, up to
+    /// `wal_sender_timeout`).
+    pub fn stop_at_once(&self) -> bool {
+        self.fencing
+    }
+
     /// Postgres runs (again).
     pub fn postgres_running(&mut self) {
         self.restart_first_failure_ms = None;
@@ -236,59 +276,6 @@ impl Memory {
 /// Whether Postgres runs as a primary in `state`.
 fn primary_runs_in(state: S) -> bool {
     crate::keeper::expected_postgres(state) == crate::keeper::PostgresExpectation::RunningPrimary
-}
-
-/// How long to wait before the next turn when nothing wakes the keeper earlier (ms): a fifth
-/// of the usual while a standby has lost its primary (`receiving` is false) or a failover is
-/// under way.
-pub fn wake_after_ms(current: S, receiving: bool) -> u64 {
-    let lost_primary = matches!(current, S::Secondary | S::Catchingup) && !receiving;
-    let in_failover = matches!(
-        current,
-        S::ReportLsn | S::PreparePromotion | S::StopReplication | S::FastForward | S::JoinSecondary
-    );
-    if lost_primary || in_failover {
-        FAILOVER_HEARTBEAT_INTERVAL_MS
-    } else {
-        HEARTBEAT_INTERVAL_MS
-    }
-}
-
-/// Whether `action` needs a running Postgres that is not: replication settings are applied to
-/// a running Postgres, so one that crashed meanwhile is started first (the transition would
-/// otherwise fail forever).
-pub fn start_postgres_first(action: KeeperAction, pg_running: bool) -> bool {
-    matches!(
-        action,
-        KeeperAction::EnableSyncRep | KeeperAction::DisableSyncRep
-    ) && !pg_running
-}
-
-/// What of the keeper's state file matters for deciding when to write it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Persisted {
-    /// The node's state.
-    pub current: S,
-    /// The state the monitor assigned.
-    pub assigned: S,
-    /// The lease the monitor grants.
-    pub lease_ms: Option<u64>,
-    /// Whether the group has other nodes.
-    pub has_peers: bool,
-    /// The last successful heartbeat (Unix seconds).
-    pub last_monitor_contact_s: u64,
-}
-
-/// Whether to write the state file at the end of an idle turn: something a restarted keeper
-/// needs changed, or the last contact written is 10 s old or more (the file is not rewritten
-/// every second for it).
-pub fn must_save(saved: &Persisted, now: &Persisted, now_s: u64) -> bool {
-    saved != now
-        && (saved.current != now.current
-            || saved.assigned != now.assigned
-            || saved.lease_ms != now.lease_ms
-            || saved.has_peers != now.has_peers
-            || now_s.saturating_sub(saved.last_monitor_contact_s) >= 10)
 }
 
 #[cfg(test)]
@@ -454,79 +441,5 @@ mod tests {
         assert!(m.restart_due(6_000, true));
         m.postgres_running();
         assert!(m.first_seen_down());
-    }
-
-    #[test]
-    fn failovers_and_lost_primaries_are_followed_five_times_as_often() {
-        assert_eq!(wake_after_ms(S::Primary, false), HEARTBEAT_INTERVAL_MS);
-        assert_eq!(wake_after_ms(S::Secondary, true), HEARTBEAT_INTERVAL_MS);
-        assert_eq!(
-            wake_after_ms(S::Secondary, false),
-            FAILOVER_HEARTBEAT_INTERVAL_MS
-        );
-        assert_eq!(
-            wake_after_ms(S::Catchingup, false),
-            FAILOVER_HEARTBEAT_INTERVAL_MS
-        );
-        for s in [
-            S::ReportLsn,
-            S::PreparePromotion,
-            S::StopReplication,
-            S::FastForward,
-            S::JoinSecondary,
-        ] {
-            assert_eq!(
-                wake_after_ms(s, true),
-                FAILOVER_HEARTBEAT_INTERVAL_MS,
-                "{s}"
-            );
-        }
-    }
-
-    #[test]
-    fn replication_settings_need_postgres_running_first() {
-        assert!(start_postgres_first(KeeperAction::EnableSyncRep, false));
-        assert!(start_postgres_first(KeeperAction::DisableSyncRep, false));
-        assert!(!start_postgres_first(KeeperAction::EnableSyncRep, true));
-        assert!(!start_postgres_first(KeeperAction::PromoteAndOpen, false));
-    }
-
-    #[test]
-    fn the_state_file_is_written_when_a_restart_would_need_it() {
-        let saved = Persisted {
-            current: S::Primary,
-            assigned: S::Primary,
-            lease_ms: Some(3_000),
-            has_peers: true,
-            last_monitor_contact_s: 1_000,
-        };
-        assert!(!must_save(&saved, &saved, 1_005));
-        let mut now = saved;
-        now.last_monitor_contact_s = 1_005;
-        assert!(
-            !must_save(&saved, &now, 1_005),
-            "contact alone: not every second"
-        );
-        assert!(must_save(&saved, &now, 1_010), "contact 10 s old");
-        for change in [
-            Persisted {
-                assigned: S::Draining,
-                ..saved
-            },
-            Persisted {
-                current: S::Draining,
-                ..saved
-            },
-            Persisted {
-                lease_ms: None,
-                ..saved
-            },
-            Persisted {
-                has_peers: false,
-                ..saved
-            },
-        ] {
-            assert!(must_save(&saved, &change, 1_001), "{change:?}");
-        }
     }
 }
