@@ -38,20 +38,36 @@ pub fn register_nodes(cluster: &Cluster, count: usize) {
              PERFORM pgautofailover.register_node(
                CASE WHEN i = 1 THEN 'default' ELSE 'f' || i END,
                '127.0.0.1', 30000 + i, 'postgres', 'n' || i, 1000 + i, -1, -1, 'init');
-             PERFORM pgautofailover.node_active(
-               CASE WHEN i = 1 THEN 'default' ELSE 'f' || i END,
-               i, 0, 'single', true, 1, '0/1000000', '');
+             PERFORM {heartbeat};
            END LOOP;
-         END $$"
+         END $$",
+        heartbeat = heartbeat_call("CASE WHEN i = 1 THEN 'default' ELSE 'f' || i END", "i")
     );
     client.batch_execute(&sql).expect("register the nodes");
+}
+
+/// A `node_active()` call reporting a running `single` at 0/1000000, its arguments placed
+/// where the catalogue (`fsm::protocol`) puts them: `formation` and `node_id` are SQL
+/// expressions.
+fn heartbeat_call(formation: &str, node_id: &str) -> String {
+    use fsm::protocol::api::node_active as f;
+    let mut args = [""; f::FUNCTION.args.len()];
+    args[f::FORMATION_ID.index] = formation;
+    args[f::NODE_ID.index] = node_id;
+    args[f::GROUP_ID.index] = "0";
+    args[f::CURRENT_GROUP_ROLE.index] = "'single'";
+    args[f::CURRENT_PG_IS_RUNNING.index] = "true";
+    args[f::CURRENT_TLI.index] = "1";
+    args[f::CURRENT_LSN.index] = "'0/1000000'";
+    args[f::CURRENT_REP_STATE.index] = "''";
+    format!("pgautofailover.{}({})", f::FUNCTION.name, args.join(", "))
 }
 
 /// The pgbench script heartbeating a random one of `count` registered nodes.
 fn heartbeat_script(count: usize) -> String {
     format!(
-        "\\set i random(1, {count})\n\
-         SELECT * FROM pgautofailover.node_active(CASE WHEN :i = 1 THEN 'default' ELSE 'f' || :i END, :i, 0, 'single', true, 1, '0/1000000', '');\n"
+        "\\set i random(1, {count})\nSELECT * FROM {};\n",
+        heartbeat_call("CASE WHEN :i = 1 THEN 'default' ELSE 'f' || :i END", ":i")
     )
 }
 

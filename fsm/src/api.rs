@@ -728,7 +728,7 @@ pub fn synchronous_standby_names(group: &Group) -> Result<String, FsmError> {
     if count == 2 {
         return Ok(match standbys.first() {
             Some(s) if s.replication_quorum && s.goal == S::Secondary => {
-                format!("ANY 1 (pgautofailover_standby_{})", s.id)
+                format!("ANY 1 ({})", crate::protocol::standby_name(s.id))
             }
             _ => String::new(),
         });
@@ -743,7 +743,7 @@ pub fn synchronous_standby_names(group: &Group) -> Result<String, FsmError> {
     sync.sort_by_key(|n| std::cmp::Reverse(n.candidate_priority));
     let names: Vec<String> = sync
         .iter()
-        .map(|n| format!("pgautofailover_standby_{}", n.id))
+        .map(|n| crate::protocol::standby_name(n.id))
         .collect();
     Ok(format!(
         "ANY {} ({})",

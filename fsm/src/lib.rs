@@ -27,6 +27,7 @@ pub mod lease;
 pub mod lease_table;
 mod model;
 pub mod probe;
+pub mod protocol;
 pub mod register;
 pub mod report;
 pub mod rules;

@@ -56,71 +56,38 @@ pub fn network_of(ip: IpAddr) -> Cidr {
 
 /// The prefix length of the interface address equal to `ip`.
 fn interface_prefix(ip: IpAddr) -> Option<u32> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list`, released by freeifaddrs below
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return None;
-    }
-    let mut found = None;
-    let mut cursor = list;
-    while !cursor.is_null() {
-        // SAFETY: cursor walks the list getifaddrs returned
-        let entry = unsafe { &*cursor };
-        cursor = entry.ifa_next;
-        if entry.ifa_addr.is_null() || entry.ifa_netmask.is_null() {
+    let interfaces = nix::ifaddrs::getifaddrs().ok()?;
+    for entry in interfaces {
+        let (Some(addr), Some(mask)) = (
+            entry.address.as_ref().and_then(sockaddr_ip),
+            entry.netmask.as_ref().and_then(sockaddr_ip),
+        ) else {
             continue;
-        }
-        // SAFETY: non-null sockaddr pointers from getifaddrs, read by their family
-        let (addr, mask) = unsafe { (sockaddr_ip(entry.ifa_addr), sockaddr_ip(entry.ifa_netmask)) };
-        if let (Some(addr), Some(mask)) = (addr, mask)
-            && addr == ip
-        {
-            found = Some(match mask {
+        };
+        if addr == ip {
+            return Some(match mask {
                 IpAddr::V4(m) => u32::from(m).count_ones(),
                 IpAddr::V6(m) => u128::from(m).count_ones(),
             });
-            break;
         }
     }
-    // SAFETY: the list from getifaddrs, freed once
-    unsafe { libc::freeifaddrs(list) };
-    found
+    None
 }
 
-/// The IP address in a sockaddr.
-///
-/// # Safety
-/// `sa` must point to a valid sockaddr of the family it declares.
-unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
-    // SAFETY: the caller guarantees sa is valid
-    let family = i32::from(unsafe { (*sa).sa_family });
-    match family {
-        libc::AF_INET => {
-            // SAFETY: family says this is a sockaddr_in
-            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                sin.sin_addr.s_addr,
-            ))))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: family says this is a sockaddr_in6
-            let sin6 = unsafe { &*(sa as *const libc::sockaddr_in6) };
-            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
-        }
-        _ => None,
+/// The IP address in an interface's socket address, if it has one.
+fn sockaddr_ip(sa: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
+    if let Some(sin) = sa.as_sockaddr_in() {
+        return Some(IpAddr::V4(sin.ip()));
     }
+    sa.as_sockaddr_in6().map(|sin6| IpAddr::V6(sin6.ip()))
 }
 
 /// This host's name.
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "localhost".to_string();
+    match nix::unistd::gethostname() {
+        Ok(name) => name.to_string_lossy().into_owned(),
+        Err(_) => "localhost".to_string(),
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// A default host name for a node: the address used to reach `monitor_host` when known,

@@ -87,8 +87,7 @@ impl NodePaths {
 pub fn owned_private_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // SAFETY: geteuid has no preconditions
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }

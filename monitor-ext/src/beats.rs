@@ -24,8 +24,7 @@ pub fn init() {
 }
 
 fn database() -> u32 {
-    // SAFETY: set once the backend is connected to a database
-    unsafe { pg_sys::MyDatabaseId.to_u32() }
+    crate::backend::database_id()
 }
 
 /// Overlays the kept heartbeats of this database on rows read from the table.

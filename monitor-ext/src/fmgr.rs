@@ -8,28 +8,46 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::rc::Rc;
 
 use fsm::ReplicationState;
+use fsm::protocol::{Arg, WireType, types};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::errors::{raise, sql_error};
 
-/// Exports `pg_finfo_<name>` so Postgres calls `<name>` with the version-1 convention.
-macro_rules! v1_function {
-    ($finfo:ident) => {
-        #[unsafe(no_mangle)]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
-            const V1: ::pgrx::pg_sys::Pg_finfo_record =
-                ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
+/// Exports SQL functions with Postgres's version-1 calling convention. For each line
+/// `symbol, info_symbol => "sql_name", function;` it exports `info_symbol` (the
+/// `pg_finfo_<symbol>` record saying "version 1") and `symbol`, the C entry point named in
+/// `sql/` (`AS 'MODULE_PATHNAME', 'symbol'`), which wraps the call in [`Args`] and calls the
+/// safe `function(&Args) -> Datum`. The one table of these is in `crate::api`.
+macro_rules! sql_functions {
+    ($($symbol:ident, $finfo:ident => $sql_name:literal, $function:path;)*) => {
+        $(
+            #[unsafe(no_mangle)]
+            #[doc(hidden)]
+            pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
+                const V1: ::pgrx::pg_sys::Pg_finfo_record =
+                    ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+                &V1
+            }
+
+            #[doc = concat!("The C entry point of `pgautofailover.", $sql_name, "`.")]
+            #[::pgrx::pg_guard]
+            #[unsafe(no_mangle)]
+            pub extern "C-unwind" fn $symbol(
+                fcinfo: ::pgrx::pg_sys::FunctionCallInfo,
+            ) -> ::pgrx::pg_sys::Datum {
+                // SAFETY: Postgres calls this entry point with the call's valid fcinfo
+                let args = unsafe { $crate::fmgr::Args::new(fcinfo, $sql_name) };
+                $function(&args)
+            }
+        )*
     };
 }
-pub(crate) use v1_function;
+pub(crate) use sql_functions;
 
 /// A value of a result column.
 #[derive(Debug, Clone)]
@@ -57,6 +75,8 @@ pub struct Args {
     fcinfo: pg_sys::FunctionCallInfo,
     function: &'static str,
     declared: Rc<Signature>,
+    /// Each argument passed: None when NULL.
+    values: Vec<Option<pg_sys::Datum>>,
 }
 
 /// What `pg_proc` declares for a function: argument types and result type.
@@ -68,14 +88,12 @@ struct Signature {
 thread_local! {
     /// The declared argument types of each function called so far, by function OID.
     static SIGNATURES: RefCell<HashMap<u32, Rc<Signature>>> = RefCell::new(HashMap::new());
-    /// Whether a type is an enum (the replication state), by type OID.
+    /// Whether a type is the replication state enum, by type OID.
     static ENUM_TYPES: RefCell<HashMap<u32, bool>> = RefCell::new(HashMap::new());
 }
 
-/// The signature `pg_proc` declares for the function being called.
-fn declared_signature(fcinfo: pg_sys::FunctionCallInfo) -> Rc<Signature> {
-    // SAFETY: fcinfo and its flinfo are valid for the duration of the call
-    let fn_oid = unsafe { (*(*fcinfo).flinfo).fn_oid };
+/// The signature `pg_proc` declares for the function `fn_oid`.
+fn declared_signature(fn_oid: pg_sys::Oid) -> Rc<Signature> {
     if let Some(found) = SIGNATURES.with(|s| s.borrow().get(&fn_oid.to_u32()).cloned()) {
         return found;
     }
@@ -96,26 +114,25 @@ fn declared_signature(fcinfo: pg_sys::FunctionCallInfo) -> Rc<Signature> {
     declared
 }
 
-/// Whether `type_oid` is an enum type.
-fn is_enum(type_oid: pg_sys::Oid) -> bool {
+/// Whether `type_oid` is the extension's replication state enum.
+fn is_state_type(type_oid: pg_sys::Oid) -> bool {
     if let Some(known) = ENUM_TYPES.with(|e| e.borrow().get(&type_oid.to_u32()).copied()) {
         return known;
     }
-    // SAFETY: a syscache lookup of the type
-    let typtype = unsafe { pg_sys::get_typtype(type_oid) };
-    let found = typtype as u8 == pg_sys::TYPTYPE_ENUM;
+    let found = type_oid == pgrx::regtypein(STATE_TYPE);
     ENUM_TYPES.with(|e| e.borrow_mut().insert(type_oid.to_u32(), found));
     found
 }
 
 /// A type's SQL name, for error messages.
 fn type_name(type_oid: pg_sys::Oid) -> String {
-    // SAFETY: format_type_be returns a palloc'd NUL-terminated string (or errors)
-    unsafe {
-        CStr::from_ptr(pg_sys::format_type_be(type_oid))
-            .to_string_lossy()
-            .into_owned()
-    }
+    Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.format_type($1, NULL)",
+        &[type_oid.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| format!("type {}", type_oid.to_u32()))
 }
 
 /// The SQL type a Rust accessor or value stands for.
@@ -141,7 +158,7 @@ impl SqlType {
             SqlType::Text => builtin(pg_sys::BuiltinOid::TEXTOID),
             SqlType::Name => builtin(pg_sys::BuiltinOid::NAMEOID),
             SqlType::Lsn => builtin(pg_sys::BuiltinOid::PG_LSNOID),
-            SqlType::State => is_enum(type_oid),
+            SqlType::State => is_state_type(type_oid),
             SqlType::Void => builtin(pg_sys::BuiltinOid::VOIDOID),
         }
     }
@@ -179,10 +196,23 @@ impl Args {
     /// # Safety
     /// `fcinfo` must be the pointer Postgres passed to the function.
     pub unsafe fn new(fcinfo: pg_sys::FunctionCallInfo, function: &'static str) -> Self {
+        // SAFETY: the caller passes the call's fcinfo: its flinfo, nargs and the first nargs
+        // arguments (null flag and datum) are valid for the duration of the call
+        let (fn_oid, values) = unsafe {
+            let count = usize::try_from((*fcinfo).nargs).unwrap_or(0);
+            let values = (0..count)
+                .map(|i| {
+                    (!pgrx::fcinfo::pg_arg_is_null(fcinfo, i))
+                        .then(|| pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, i))
+                })
+                .collect();
+            ((*(*fcinfo).flinfo).fn_oid, values)
+        };
         Args {
             fcinfo,
             function,
-            declared: declared_signature(fcinfo),
+            declared: declared_signature(fn_oid),
+            values,
         }
     }
 
@@ -211,23 +241,16 @@ impl Args {
 
     /// Number of arguments passed.
     pub fn count(&self) -> usize {
-        // SAFETY: fcinfo is valid for the duration of the call
-        usize::try_from(unsafe { (*self.fcinfo).nargs }).unwrap_or(0)
+        self.values.len()
     }
 
-    /// Whether argument `i` is NULL.
+    /// Whether argument `i` is NULL (or not passed).
     pub fn is_null(&self, i: usize) -> bool {
-        // SAFETY: fcinfo is valid for the duration of the call, i < nargs is checked by callers
-        i >= self.count() || unsafe { pgrx::fcinfo::pg_arg_is_null(self.fcinfo, i) }
+        self.raw(i).is_none()
     }
 
     fn raw(&self, i: usize) -> Option<pg_sys::Datum> {
-        if self.is_null(i) {
-            None
-        } else {
-            // SAFETY: argument i exists and is not null
-            Some(unsafe { pgrx::fcinfo::pg_getarg_datum_raw(self.fcinfo, i) })
-        }
+        self.values.get(i).copied().flatten()
     }
 
     fn required<T>(&self, name: &str, value: Option<T>) -> T {
@@ -242,17 +265,15 @@ impl Args {
     }
 
     /// Argument `i` as text, or None when NULL.
-    pub fn opt_text(&self, i: usize) -> Option<String> {
+    fn opt_text(&self, i: usize) -> Option<String> {
         self.check(i, SqlType::Text);
-        if self.is_null(i) {
-            return None;
-        }
-        // SAFETY: argument i exists, is not null, and is declared text (checked above)
-        unsafe { pgrx::fcinfo::pg_getarg::<String>(self.fcinfo, i) }
+        let datum = self.raw(i)?;
+        // SAFETY: a non-null argument declared text (checked above)
+        unsafe { String::from_datum(datum, false) }
     }
 
     /// Argument `i` of type `name`.
-    pub fn opt_name(&self, i: usize) -> Option<String> {
+    fn opt_name(&self, i: usize) -> Option<String> {
         self.check(i, SqlType::Name);
         let datum = self.raw(i)?;
         // SAFETY: a `name` datum points to a NUL-terminated NameData
@@ -261,69 +282,103 @@ impl Args {
     }
 
     /// Argument `i` as bigint.
-    pub fn opt_i64(&self, i: usize) -> Option<i64> {
+    fn opt_i64(&self, i: usize) -> Option<i64> {
         self.check(i, SqlType::Int8);
         self.raw(i).map(|d| d.value() as i64)
     }
 
     /// Argument `i` as int.
-    pub fn opt_i32(&self, i: usize) -> Option<i32> {
+    fn opt_i32(&self, i: usize) -> Option<i32> {
         self.check(i, SqlType::Int4);
         self.raw(i).map(|d| d.value() as i32)
     }
 
     /// Argument `i` as boolean.
-    pub fn opt_bool(&self, i: usize) -> Option<bool> {
+    fn opt_bool(&self, i: usize) -> Option<bool> {
         self.check(i, SqlType::Bool);
         self.raw(i).map(|d| d.value() != 0)
     }
 
     /// Argument `i` as pg_lsn.
-    pub fn opt_lsn(&self, i: usize) -> Option<u64> {
+    fn opt_lsn(&self, i: usize) -> Option<u64> {
         self.check(i, SqlType::Lsn);
         self.raw(i).map(|d| d.value() as u64)
     }
 
     /// Argument `i` as a replication state.
-    pub fn opt_state(&self, i: usize) -> Option<ReplicationState> {
+    fn opt_state(&self, i: usize) -> Option<ReplicationState> {
         self.check(i, SqlType::State);
         let oid = pg_sys::Oid::from(self.raw(i)?.value() as u32);
         Some(state_of_enum_oid(oid))
     }
 
-    /// Required text argument.
-    pub fn text(&self, i: usize, name: &str) -> String {
-        self.required(name, self.opt_text(i))
+    /// The typed argument `arg` of the catalogue (`fsm::protocol::api`); NULL is an error
+    /// naming it.
+    pub fn get<T: ArgType>(&self, arg: Arg<T>) -> T::Value {
+        self.required(arg.name, T::read(self, arg.index))
     }
 
-    /// Required name argument.
-    pub fn name(&self, i: usize, name: &str) -> String {
-        self.required(name, self.opt_name(i))
+    /// The typed argument `arg`, or None when NULL.
+    pub fn opt<T: ArgType>(&self, arg: Arg<T>) -> Option<T::Value> {
+        T::read(self, arg.index)
     }
+}
 
-    /// Required bigint argument.
-    pub fn i64(&self, i: usize, name: &str) -> i64 {
-        self.required(name, self.opt_i64(i))
+/// How an argument of a catalogue type is read: the Rust value each SQL type of
+/// `fsm::protocol::types` becomes.
+pub trait ArgType: WireType {
+    /// The Rust value.
+    type Value;
+    /// Argument `i`, or None when NULL.
+    fn read(args: &Args, i: usize) -> Option<Self::Value>;
+}
+
+impl ArgType for types::Text {
+    type Value = String;
+    fn read(args: &Args, i: usize) -> Option<String> {
+        args.opt_text(i)
     }
+}
 
-    /// Required int argument.
-    pub fn i32(&self, i: usize, name: &str) -> i32 {
-        self.required(name, self.opt_i32(i))
+impl ArgType for types::Name {
+    type Value = String;
+    fn read(args: &Args, i: usize) -> Option<String> {
+        args.opt_name(i)
     }
+}
 
-    /// Required boolean argument.
-    pub fn bool(&self, i: usize, name: &str) -> bool {
-        self.required(name, self.opt_bool(i))
+impl ArgType for types::Int {
+    type Value = i32;
+    fn read(args: &Args, i: usize) -> Option<i32> {
+        args.opt_i32(i)
     }
+}
 
-    /// Required pg_lsn argument.
-    pub fn lsn(&self, i: usize, name: &str) -> u64 {
-        self.required(name, self.opt_lsn(i))
+impl ArgType for types::BigInt {
+    type Value = i64;
+    fn read(args: &Args, i: usize) -> Option<i64> {
+        args.opt_i64(i)
     }
+}
 
-    /// Required replication state argument.
-    pub fn state(&self, i: usize, name: &str) -> ReplicationState {
-        self.required(name, self.opt_state(i))
+impl ArgType for types::Bool {
+    type Value = bool;
+    fn read(args: &Args, i: usize) -> Option<bool> {
+        args.opt_bool(i)
+    }
+}
+
+impl ArgType for types::PgLsn {
+    type Value = u64;
+    fn read(args: &Args, i: usize) -> Option<u64> {
+        args.opt_lsn(i)
+    }
+}
+
+impl ArgType for types::State {
+    type Value = ReplicationState;
+    fn read(args: &Args, i: usize) -> Option<ReplicationState> {
+        args.opt_state(i)
     }
 }
 
@@ -352,32 +407,18 @@ pub fn state_of_enum_oid(oid: pg_sys::Oid) -> ReplicationState {
     state
 }
 
+/// The SQL name of the replication state enum.
+const STATE_TYPE: &str = "pgautofailover.replication_state";
+
 /// The OID of the enum value `state` of enum type `type_oid`.
 fn enum_oid(type_oid: pg_sys::Oid, state: ReplicationState) -> pg_sys::Oid {
     let key = (type_oid.to_u32(), state);
     if let Some(oid) = OID_BY_STATE.with(|m| m.borrow().get(&key).copied()) {
         return oid;
     }
-    let label = CString::new(state.as_str()).unwrap_or_default();
-    // SAFETY: syscache lookup by (type oid, label); the tuple is released below
-    let oid = unsafe {
-        let tuple = pg_sys::SearchSysCache2(
-            pg_sys::SysCacheIdentifier::ENUMTYPOIDNAME as i32,
-            pg_sys::Datum::from(type_oid),
-            pg_sys::Datum::from(label.as_ptr()),
-        );
-        if tuple.is_null() {
-            raise(sql_error(
-                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-                format!("replication state \"{state}\" is missing from the enum type"),
-                Some("Reinstall the pgautofailover extension.".to_string()),
-            ));
-        }
-        let form = pg_sys::GETSTRUCT(tuple) as pg_sys::Form_pg_enum;
-        let oid = (*form).oid;
-        pg_sys::ReleaseSysCache(tuple);
-        oid
-    };
+    // the declared type is the extension's enum (checked by the caller's `SqlType::State`)
+    let datum = pgrx::enum_helper::lookup_enum_by_label(STATE_TYPE, state.as_str());
+    let oid = pg_sys::Oid::from(datum.value() as u32);
     OID_BY_STATE.with(|m| m.borrow_mut().insert(key, oid));
     oid
 }
@@ -422,8 +463,12 @@ fn to_datums(
     tupdesc: pg_sys::TupleDesc,
     values: &[Value],
 ) -> (Vec<pg_sys::Datum>, Vec<bool>) {
-    // SAFETY: tupdesc is a valid tuple descriptor
-    let natts = usize::try_from(unsafe { (*tupdesc).natts }).unwrap_or(0);
+    // SAFETY: tupdesc is a valid tuple descriptor, whose attribute array has natts entries
+    let attrs = unsafe {
+        let natts = usize::try_from((*tupdesc).natts).unwrap_or(0);
+        (*tupdesc).attrs.as_slice(natts)
+    };
+    let natts = attrs.len();
     if natts != values.len() {
         raise(sql_error(
             PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
@@ -435,8 +480,6 @@ fn to_datums(
             Some("The extension's SQL and library do not match: reinstall it.".to_string()),
         ));
     }
-    // SAFETY: the attribute array has natts entries
-    let attrs = unsafe { (*tupdesc).attrs.as_slice(natts) };
     let mut datums = Vec::with_capacity(natts);
     let mut nulls = Vec::with_capacity(natts);
     for (i, value) in values.iter().enumerate() {
@@ -496,11 +539,11 @@ fn to_datums(
 /// Returns one row (`RETURNS record` with OUT parameters).
 pub fn return_record(args: &Args, values: &[Value]) -> pg_sys::Datum {
     let tupdesc = result_tupdesc(args.fcinfo());
-    // SAFETY: blessing registers the row type so the datum can be interpreted by the caller
-    let tupdesc = unsafe { pg_sys::BlessTupleDesc(tupdesc) };
     let (mut datums, mut nulls) = to_datums(args.function, tupdesc, values);
-    // SAFETY: datums and nulls have natts entries matching tupdesc
+    // SAFETY: blessing registers the row type so the datum can be interpreted by the caller;
+    // datums and nulls have natts entries matching tupdesc (checked by to_datums)
     unsafe {
+        let tupdesc = pg_sys::BlessTupleDesc(tupdesc);
         let tuple = pg_sys::heap_form_tuple(tupdesc, datums.as_mut_ptr(), nulls.as_mut_ptr());
         pg_sys::HeapTupleHeaderGetDatum((*tuple).t_data)
     }

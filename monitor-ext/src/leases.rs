@@ -30,19 +30,18 @@ pub fn init() {
 
 /// The system-wide monotonic clock, in milliseconds (the same in every backend).
 fn monotonic_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC always exists
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1000
-        + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000
+    // clock_gettime(CLOCK_MONOTONIC) cannot fail on Linux (it exists, the pointer is ours)
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(ts) => {
+            u64::try_from(ts.tv_sec()).unwrap_or(0) * 1000
+                + u64::try_from(ts.tv_nsec()).unwrap_or(0) / 1_000_000
+        }
+        Err(_) => 0,
+    }
 }
 
 fn database() -> u32 {
-    // SAFETY: set once the backend is connected to a database
-    unsafe { pg_sys::MyDatabaseId.to_u32() }
+    crate::backend::database_id()
 }
 
 /// After a `node_active()` of `node_id`: renews its lease when this session's keeper holds

@@ -18,6 +18,7 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 pub mod api;
+pub mod backend;
 pub mod beats;
 pub mod errors;
 pub mod fmgr;
@@ -34,8 +35,18 @@ pgrx::pg_module_magic!();
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::define();
-    // SAFETY: reading a postmaster flag
-    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+    // SAFETY: _PG_init runs while the library loads, before any query, single-threaded: a
+    // postmaster flag is read, the GUC prefix reserved, the environment edited
+    let preloading = unsafe {
+        pg_sys::MarkGUCPrefixReserved(c"pgautofailover".as_ptr());
+        // Rust backtraces in the DETAIL of every SQL error are noise for monitor users; keep
+        // them only when asked for explicitly.
+        if std::env::var_os("PGAUTOFAILOVER_BACKTRACE").is_none() {
+            std::env::remove_var("RUST_BACKTRACE");
+        }
+        pg_sys::process_shared_preload_libraries_in_progress
+    };
+    if !preloading {
         errors::raise(errors::sql_error(
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             "pgautofailover can only be loaded via shared_preload_libraries".to_string(),
@@ -45,15 +56,6 @@ pub extern "C-unwind" fn _PG_init() {
                     .to_string(),
             ),
         ));
-    }
-    // SAFETY: called from _PG_init during preload, while the postmaster is single-threaded
-    unsafe {
-        pg_sys::MarkGUCPrefixReserved(c"pgautofailover".as_ptr());
-        // Rust backtraces in the DETAIL of every SQL error are noise for monitor users; keep
-        // them only when asked for explicitly.
-        if std::env::var_os("PGAUTOFAILOVER_BACKTRACE").is_none() {
-            std::env::remove_var("RUST_BACKTRACE");
-        }
     }
     beats::init();
     leases::init();

@@ -50,8 +50,7 @@ pub const HELD_LOCKS_QUERY: &str = "\
 
 fn tag(field2: u32, field3: u32, class: u16) -> pg_sys::LOCKTAG {
     pg_sys::LOCKTAG {
-        // SAFETY: MyDatabaseId is set in any backend connected to a database
-        locktag_field1: unsafe { pg_sys::MyDatabaseId.to_u32() },
+        locktag_field1: crate::backend::database_id(),
         locktag_field2: field2,
         locktag_field3: field3,
         locktag_field4: class,
@@ -72,8 +71,7 @@ struct LockTimeoutGuard(i32);
 
 impl Drop for LockTimeoutGuard {
     fn drop(&mut self) {
-        // SAFETY: the backend's own GUC variable, on the main thread
-        unsafe { pg_sys::LockTimeout = self.0 };
+        crate::backend::set_lock_timeout(self.0);
     }
 }
 
@@ -81,26 +79,32 @@ impl Drop for LockTimeoutGuard {
 /// `lock_timeout`); past that the statement fails with `lock_not_available` (55P03).
 fn acquire(field2: u32, field3: u32, class: u16, mode: Mode) {
     let bound = crate::settings::group_lock_timeout_ms();
-    // SAFETY: reading the backend's own GUC variable
-    let session = unsafe { pg_sys::LockTimeout };
+    let session = crate::backend::lock_timeout();
     let _restore = LockTimeoutGuard(session);
     if bound > 0 && (session == 0 || session > bound) {
-        // SAFETY: as above; ProcSleep reads it when it starts waiting, the guard restores it
-        unsafe { pg_sys::LockTimeout = bound };
+        // the guard restores it
+        crate::backend::set_lock_timeout(bound);
     }
-    let tag = tag(field2, field3, class);
-    // SAFETY: a transaction-scoped advisory lock, released at commit or abort
-    unsafe {
-        pg_sys::LockAcquire(&tag, lockmode(mode), false, false);
-    }
+    lock(field2, field3, class, mode, false);
 }
 
 /// Takes the lock only if nobody holds it in a conflicting mode; returns whether it did.
 fn try_acquire(field2: u32, field3: u32, class: u16, mode: Mode) -> bool {
+    lock(field2, field3, class, mode, true) != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+}
+
+/// Takes a transaction-scoped advisory lock (waiting for it unless `dont_wait`).
+fn lock(
+    field2: u32,
+    field3: u32,
+    class: u16,
+    mode: Mode,
+    dont_wait: bool,
+) -> pg_sys::LockAcquireResult::Type {
     let tag = tag(field2, field3, class);
-    // SAFETY: as in `acquire`, without waiting
-    let result = unsafe { pg_sys::LockAcquire(&tag, lockmode(mode), false, true) };
-    result != pg_sys::LockAcquireResult::LOCKACQUIRE_NOT_AVAIL
+    // SAFETY: a transaction-scoped advisory lock on a tag we built, released at commit or
+    // abort; a wait ends in an ERROR past lock_timeout
+    unsafe { pg_sys::LockAcquire(&tag, lockmode(mode), false, dont_wait) }
 }
 
 /// Locks a formation until the end of the transaction.

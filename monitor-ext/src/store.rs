@@ -80,13 +80,54 @@ struct RawRow {
     tupdesc: pg_sys::TupleDesc,
 }
 
+/// How to read a column of a [`RawRow`].
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A by-value datum (int, bigint, bool, timestamptz, pg_lsn, an enum's OID).
+    ByValue,
+    /// `text`.
+    Text,
+    /// `name`.
+    Name,
+}
+
+/// A column read from a [`RawRow`].
+enum Column {
+    Null,
+    ByValue(pg_sys::Datum),
+    Text(String),
+}
+
 impl RawRow {
-    /// Column `attnum` (1-based), or None when NULL.
-    fn datum(&self, attnum: i32) -> Option<pg_sys::Datum> {
+    /// Column `attnum` (1-based) read as `kind`, which the query declares it to be.
+    fn column(&self, attnum: i32, kind: Kind) -> Column {
         let mut is_null = false;
-        // SAFETY: tuple and tupdesc come from SPI_tuptable of the current SPI call
-        let datum = unsafe { pg_sys::heap_getattr(self.tuple, attnum, self.tupdesc, &mut is_null) };
-        (!is_null).then_some(datum)
+        // SAFETY: tuple and tupdesc come from SPI_tuptable of the current SPI call (raw_rows),
+        // and every query of this file selects text, name or by-value columns at the
+        // positions its reader passes with the matching kind
+        unsafe {
+            let datum = pg_sys::heap_getattr(self.tuple, attnum, self.tupdesc, &mut is_null);
+            if is_null {
+                return Column::Null;
+            }
+            match kind {
+                Kind::ByValue => Column::ByValue(datum),
+                Kind::Text => String::from_datum(datum, false).map_or(Column::Null, Column::Text),
+                Kind::Name => Column::Text(
+                    std::ffi::CStr::from_ptr(datum.cast_mut_ptr::<std::ffi::c_char>())
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
+            }
+        }
+    }
+
+    /// Column `attnum` (1-based) as a by-value datum, or None when NULL.
+    fn datum(&self, attnum: i32) -> Option<pg_sys::Datum> {
+        match self.column(attnum, Kind::ByValue) {
+            Column::ByValue(d) => Some(d),
+            Column::Null | Column::Text(_) => None,
+        }
     }
 
     fn i64(&self, attnum: i32) -> Option<i64> {
@@ -101,19 +142,19 @@ impl RawRow {
         self.datum(attnum).map(|d| d.value() != 0)
     }
 
+    fn string(&self, attnum: i32, kind: Kind) -> Option<String> {
+        match self.column(attnum, kind) {
+            Column::Text(s) => Some(s),
+            Column::Null | Column::ByValue(_) => None,
+        }
+    }
+
     fn text(&self, attnum: i32) -> Option<String> {
-        // SAFETY: the column is of type text
-        self.datum(attnum)
-            .and_then(|d| unsafe { String::from_datum(d, false) })
+        self.string(attnum, Kind::Text)
     }
 
     fn name(&self, attnum: i32) -> Option<String> {
-        // SAFETY: a name datum points to a NUL-terminated NameData
-        self.datum(attnum).map(|d| unsafe {
-            std::ffi::CStr::from_ptr(d.cast_mut_ptr::<std::ffi::c_char>())
-                .to_string_lossy()
-                .into_owned()
-        })
+        self.string(attnum, Kind::Name)
     }
 
     fn timestamp(&self, attnum: i32) -> Timestamp {
@@ -129,7 +170,8 @@ impl RawRow {
 
 /// The rows of the last SPI result.
 fn raw_rows() -> Vec<RawRow> {
-    // SAFETY: SPI_tuptable is the result of the statement just executed in this SPI connection
+    // SAFETY: SPI_tuptable is the result of the statement just executed in this SPI
+    // connection; its vals array holds numvals tuples
     unsafe {
         let table = pg_sys::SPI_tuptable;
         if table.is_null() {

@@ -160,20 +160,21 @@ impl ScriptedKeeper {
 
     /// Like [`ScriptedKeeper::heartbeat`], returning the error.
     pub fn try_heartbeat(&mut self, client: &mut Client) -> Result<String, postgres::Error> {
-        let row = client.query_one(
-            "SELECT assigned_group_state::text FROM pgautofailover.node_active( \
-                 $1, $2, $3, $4::text::pgautofailover.replication_state, $5, $6, \
-                 $7::text::pg_lsn, '')",
-            &[
-                &self.formation,
-                &self.node_id,
-                &self.group_id,
-                &self.current,
-                &self.pg_is_running,
-                &self.tli,
-                &self.lsn,
-            ],
-        )?;
+        use fsm::protocol::api::node_active as f;
+        let mut params: [&(dyn postgres::types::ToSql + Sync); f::FUNCTION.args.len()] = [&0; _];
+        params[f::FORMATION_ID.index] = &self.formation;
+        params[f::NODE_ID.index] = &self.node_id;
+        params[f::GROUP_ID.index] = &self.group_id;
+        params[f::CURRENT_GROUP_ROLE.index] = &self.current;
+        params[f::CURRENT_PG_IS_RUNNING.index] = &self.pg_is_running;
+        params[f::CURRENT_TLI.index] = &self.tli;
+        params[f::CURRENT_LSN.index] = &self.lsn;
+        params[f::CURRENT_REP_STATE.index] = &"";
+        let sql = format!(
+            "SELECT assigned_group_state::text FROM {}",
+            f::FUNCTION.call()
+        );
+        let row = client.query_one(&sql, &params)?;
         self.assigned = row.get(0);
         Ok(self.assigned.clone())
     }

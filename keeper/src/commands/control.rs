@@ -2,6 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 use super::{load_node, print_json, refuse_root};
 use crate::cli::{PgdataJson, RunArgs, StopArgs};
 use crate::exit::{CliError, CliResult, Exit};
@@ -55,16 +58,16 @@ pub async fn stop(a: StopArgs) -> CliResult<()> {
             .hint(format!("No live process in {}.", paths.pid.display()))
     })?;
     let sig = if a.sigkill {
-        libc::SIGKILL
+        Signal::SIGKILL
     } else if a.immediate {
-        libc::SIGQUIT
+        Signal::SIGQUIT
     } else if a.fast {
-        libc::SIGINT
+        Signal::SIGINT
     } else {
-        libc::SIGTERM
+        Signal::SIGTERM
     };
-    // SAFETY: signalling the pid of the running service, read from its pid file
-    unsafe { libc::kill(pid, sig) };
+    // the pid of the running service, read from its pid file; gone already is fine
+    let _ = kill(Pid::from_raw(pid), sig);
     let deadline = Instant::now() + Duration::from_secs(90);
     while crate::postgres::pgdata::process_exists(pid) {
         if Instant::now() > deadline {
@@ -83,14 +86,10 @@ pub fn reload(a: PgdataJson) -> CliResult<()> {
     let (paths, _) = load_node(&a.pgdata)?;
     let pid = running_service(&paths.pid, &paths.runtime_base)?
         .ok_or_else(|| CliError::new(Exit::Reload, "pg_autoctl is not running"))?;
-    // SAFETY: signalling the pid of the running service
-    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+    if let Err(e) = kill(Pid::from_raw(pid), Signal::SIGHUP) {
         return Err(CliError::new(
             Exit::Reload,
-            format!(
-                "cannot signal pid {pid}: {}",
-                std::io::Error::last_os_error()
-            ),
+            format!("cannot signal pid {pid}: {}", std::io::Error::from(e)),
         ));
     }
     Ok(())

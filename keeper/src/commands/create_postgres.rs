@@ -125,8 +125,7 @@ pub fn self_signed_files(ssl: &mut Ssl, a: &SslArgs, pgdata: &Path) {
 
 /// PGDATA (or its parent when missing) must belong to the user running pg_autoctl.
 pub fn check_pgdata_owner(pgdata: &Path) -> CliResult<()> {
-    // SAFETY: geteuid has no preconditions
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     let existing = pgdata.ancestors().find(|p| p.exists());
     let Some(dir) = existing else { return Ok(()) };
     let meta = std::fs::metadata(dir)
@@ -141,10 +140,7 @@ pub fn check_pgdata_owner(pgdata: &Path) -> CliResult<()> {
     }
     if dir != pgdata {
         // the directory will be created: its parent must be writable
-        // SAFETY: access() reads a NUL-terminated path
-        let c_path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
-            .map_err(|_| CliError::bad_args("invalid path"))?;
-        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK) } != 0 {
+        if nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_err() {
             return Err(CliError::bad_args(format!(
                 "cannot create {}: {} is not writable by this user",
                 pgdata.display(),
@@ -414,8 +410,7 @@ mod tests {
 
     #[test]
     fn a_pgdata_of_another_user_is_refused() {
-        // SAFETY: geteuid has no preconditions
-        if unsafe { libc::geteuid() } == 0 {
+        if nix::unistd::geteuid().is_root() {
             // root owns everything it creates; / is owned by root too: nothing to test
             return;
         }

@@ -143,8 +143,11 @@ pub async fn monitor(a: DropMonitorArgs) -> CliResult<()> {
         ));
     }
     if let Some(pid) = running_service(&paths.pid, &paths.runtime_base)? {
-        // SAFETY: signalling the pid of the running service
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        // the pid of the running service; gone already is fine
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         wait_exit(pid, Duration::from_secs(60)).await?;
     }
     stop_postgres(&config).await?;

@@ -109,22 +109,15 @@ async fn feature(command: cli::FeatureCommand, enable: bool) -> CliResult<()> {
 
 /// The OS user this process runs as.
 pub fn current_user_name() -> String {
-    // SAFETY: getpwuid returns a pointer to static storage or null; read at once
-    unsafe {
-        let pw = libc::getpwuid(libc::geteuid());
-        if pw.is_null() || (*pw).pw_name.is_null() {
-            return String::new();
-        }
-        std::ffi::CStr::from_ptr((*pw).pw_name)
-            .to_string_lossy()
-            .into_owned()
+    match nix::unistd::User::from_uid(nix::unistd::geteuid()) {
+        Ok(Some(user)) => user.name,
+        _ => String::new(),
     }
 }
 
 /// Postgres cannot run as root, and neither does pg_autoctl.
 pub fn refuse_root() -> CliResult<()> {
-    // SAFETY: geteuid has no preconditions
-    if unsafe { libc::geteuid() } == 0 {
+    if nix::unistd::geteuid().is_root() {
         return Err(CliError::bad_args("pg_autoctl does not run as root")
             .hint("Run it as the user that owns the Postgres data directory, e.g. sudo -u postgres pg_autoctl ..."));
     }

@@ -155,14 +155,16 @@ pub async fn set_metadata(a: SetMetadataArgs) -> CliResult<()> {
     config.save(&paths.config)?;
     // a running service takes the new configuration now, as after `pg_autoctl reload`
     if let Ok(Some(pid)) = crate::service::pidfile::running_service(&paths.pid, &paths.runtime_base)
+        && nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .is_err()
     {
-        // SAFETY: signalling the pid of this node's running service
-        if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
-            tracing::warn!(
-                pid,
-                "could not ask the running service to reload its configuration"
-            );
-        }
+        tracing::warn!(
+            pid,
+            "could not ask the running service to reload its configuration"
+        );
     }
     if a.json.json {
         print_json(&serde_json::json!({

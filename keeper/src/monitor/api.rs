@@ -8,10 +8,11 @@
 //! a value outside the vocabulary is left out of lists (and logged), never written anywhere.
 
 use fsm::ReplicationState;
+use fsm::protocol::api;
 use fsm::vocab::{self, Host, NodeName};
 use serde::Serialize;
 use tokio_postgres::Row;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql};
 
 use super::{Monitor, MonitorError};
 
@@ -327,26 +328,24 @@ impl Monitor {
 
     /// `register_node`: adds this node to a formation and returns its first goal.
     pub async fn register_node(&self, r: &Registration<'_>) -> Result<Assignment, MonitorError> {
+        use api::register_node as f;
         let sysid = i64::from_ne_bytes(r.system_identifier.to_ne_bytes());
-        let row = self
-            .one(
-                "SELECT assigned_node_id, assigned_group_id, assigned_group_state::text, \
-                 assigned_candidate_priority, assigned_replication_quorum, assigned_node_name \
-                 FROM pgautofailover.register_node($1, $2, $3, $4::text::name, $5, $6, -1, $7, \
-                 'init', 'standalone', $8, $9, 'default')",
-                &[
-                    &r.formation,
-                    &r.host,
-                    &i32::from(r.port),
-                    &r.dbname,
-                    &r.name,
-                    &sysid,
-                    &r.desired_group,
-                    &r.candidate_priority,
-                    &r.replication_quorum,
-                ],
-            )
-            .await?;
+        let port = i32::from(r.port);
+        let mut params: [&(dyn ToSql + Sync); f::FUNCTION.args.len()] = [&0; _];
+        params[f::FORMATION_ID.index] = &r.formation;
+        params[f::NODE_HOST.index] = &r.host;
+        params[f::NODE_PORT.index] = &port;
+        params[f::DBNAME.index] = &r.dbname;
+        params[f::NODE_NAME.index] = &r.name;
+        params[f::SYSIDENTIFIER.index] = &sysid;
+        params[f::DESIRED_NODE_ID.index] = &-1_i64;
+        params[f::DESIRED_GROUP_ID.index] = &r.desired_group;
+        params[f::INITIAL_GROUP_ROLE.index] = &"init";
+        params[f::NODE_KIND.index] = &"standalone";
+        params[f::CANDIDATE_PRIORITY.index] = &r.candidate_priority;
+        params[f::REPLICATION_QUORUM.index] = &r.replication_quorum;
+        params[f::NODE_CLUSTER.index] = &"default";
+        let row = self.one(&f::FUNCTION.select(), &params).await?;
         assignment(&row, true)
     }
 
@@ -356,31 +355,24 @@ impl Monitor {
         let statement = match &self.node_active {
             Some(s) => s.clone(),
             None => {
-                let s = Monitor::bounded(self.client.prepare(
-                    "SELECT assigned_node_id, assigned_group_id, assigned_group_state::text, \
-                         assigned_candidate_priority, assigned_replication_quorum \
-                         FROM pgautofailover.node_active($1, $2, $3, \
-                         $4::text::pgautofailover.replication_state, $5, $6, $7::text::pg_lsn, $8)",
-                ))
-                .await?;
+                let sql = api::node_active::FUNCTION.select();
+                let s = Monitor::bounded(self.client.prepare(&sql)).await?;
                 self.node_active = Some(s.clone());
                 s
             }
         };
-        let rows = Monitor::bounded(self.client.query(
-            &statement,
-            &[
-                &h.formation,
-                &h.node_id,
-                &h.group_id,
-                &h.state.as_str(),
-                &h.pg_is_running,
-                &h.tli,
-                &h.lsn,
-                &h.sync_state,
-            ],
-        ))
-        .await?;
+        use api::node_active as f;
+        let state = h.state.as_str();
+        let mut params: [&(dyn ToSql + Sync); f::FUNCTION.args.len()] = [&0; _];
+        params[f::FORMATION_ID.index] = &h.formation;
+        params[f::NODE_ID.index] = &h.node_id;
+        params[f::GROUP_ID.index] = &h.group_id;
+        params[f::CURRENT_GROUP_ROLE.index] = &state;
+        params[f::CURRENT_PG_IS_RUNNING.index] = &h.pg_is_running;
+        params[f::CURRENT_TLI.index] = &h.tli;
+        params[f::CURRENT_LSN.index] = &h.lsn;
+        params[f::CURRENT_REP_STATE.index] = &h.sync_state;
+        let rows = Monitor::bounded(self.client.query(&statement, &params)).await?;
         let row = rows
             .first()
             .ok_or_else(|| MonitorError::Protocol("node_active returned no row".to_string()))?;

@@ -68,12 +68,7 @@ impl MonitorError {
     pub fn is_transient(&self) -> bool {
         match self {
             MonitorError::Connect { .. } | MonitorError::Lost(_) => true,
-            MonitorError::Refused { code, .. } => {
-                matches!(
-                    code.as_str(),
-                    "55006" | "55P03" | "40001" | "40P01" | "57P01"
-                )
-            }
+            MonitorError::Refused { code, .. } => fsm::protocol::is_retryable(code),
             _ => false,
         }
     }

@@ -14,13 +14,7 @@ use crate::exit::{CliError, CliResult, Exit};
 pub const MONITOR_ROLE: &str = "pgautofailover_monitor";
 /// The role standbys replicate and rewind with.
 pub const REPLICATION_ROLE: &str = "pgautofailover_replicator";
-/// The prefix of the replication slots and application names of standbys.
-pub const STANDBY_PREFIX: &str = "pgautofailover_standby_";
-
-/// The slot (and application name) of the standby with node id `node_id`.
-pub fn standby_name(node_id: i64) -> String {
-    format!("{STANDBY_PREFIX}{node_id}")
-}
+pub use fsm::protocol::standby_name;
 
 /// What the keeper reports about its Postgres.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,9 +69,11 @@ pub fn process_exists(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
-    // SAFETY: signal 0 only checks for existence and permission
-    let rc = unsafe { libc::kill(pid, 0) };
-    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    // no signal: only checks for existence and permission
+    let exists = matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Ok(()) | Err(nix::errno::Errno::EPERM)
+    );
     // a zombie has exited: only its parent has not collected it yet
     exists && !is_zombie(pid)
 }

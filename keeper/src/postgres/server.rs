@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use tokio::process::Child;
 
 use super::pgdata::{PostmasterPid, process_exists};
@@ -22,10 +24,10 @@ pub enum StopMode {
 }
 
 impl StopMode {
-    fn signal(self) -> i32 {
+    fn signal(self) -> Signal {
         match self {
-            StopMode::Fast => libc::SIGINT,
-            StopMode::Immediate => libc::SIGQUIT,
+            StopMode::Fast => Signal::SIGINT,
+            StopMode::Immediate => Signal::SIGQUIT,
         }
     }
 }
@@ -205,7 +207,7 @@ impl PostgresServer {
                     ));
                 }
                 tracing::warn!(pid, "Postgres is slow to stop: immediate shutdown");
-                signal(pid, libc::SIGQUIT);
+                signal(pid, Signal::SIGQUIT);
                 escalated = true;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -233,10 +235,9 @@ impl PostgresServer {
     }
 }
 
-fn signal(pid: i32, sig: i32) {
-    // SAFETY: sending a signal to a process id read from our own child or postmaster.pid
-    let rc = unsafe { libc::kill(pid, sig) };
-    if rc != 0 {
-        tracing::debug!(pid, sig, error = %std::io::Error::last_os_error(), "kill failed");
+/// Sends `sig` to a process id read from our own child or postmaster.pid.
+fn signal(pid: i32, sig: Signal) {
+    if let Err(e) = nix::sys::signal::kill(Pid::from_raw(pid), sig) {
+        tracing::debug!(pid, signal = %sig, error = %e, "kill failed");
     }
 }

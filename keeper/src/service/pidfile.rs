@@ -160,8 +160,7 @@ mod tests {
         assert!(running_service(&path, &base).is_err());
         chmod(&var, 0o700);
         assert_eq!(running_service(&path, &base).expect("trusted"), Some(1));
-        // SAFETY: geteuid has no preconditions
-        if unsafe { libc::geteuid() } == 0 {
+        if nix::unistd::geteuid().is_root() {
             // a base that belongs to another user (root can make one)
             std::os::unix::fs::chown(&base, Some(65534), None).expect("chown");
             assert!(running_service(&path, &base).is_err());

@@ -2,29 +2,24 @@
 //! `disable_secondary()`.
 
 use fsm::Formation;
+use fsm::protocol::api::{create_formation, drop_formation, enable_secondary};
 use fsm::register;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::errors::{formation_not_found, or_raise, raise, sql_error};
-use crate::fmgr::{Args, Value, return_bool, return_record, return_void, v1_function};
+use crate::fmgr::{Args, Value, return_bool, return_record, return_void};
 use crate::locks::{self, Mode};
 use crate::store;
 
-v1_function!(pg_finfo_pgaf_create_formation);
-
 /// `pgautofailover.create_formation(formation_id, kind, dbname, opt_secondary,
 /// number_sync_standbys)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_create_formation(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "create_formation") };
-    let id = args.text(0, "formation_id");
-    let kind_name = args.text(1, "kind");
-    let dbname = args.name(2, "dbname");
-    let opt_secondary = args.bool(3, "opt_secondary");
-    let number_sync_standbys = args.i32(4, "number_sync_standbys");
+pub(crate) fn create_formation(args: &Args) -> pg_sys::Datum {
+    let id = args.get(create_formation::FORMATION_ID);
+    let kind_name = args.get(create_formation::KIND);
+    let dbname = args.get(create_formation::DBNAME);
+    let opt_secondary = args.get(create_formation::OPT_SECONDARY);
+    let number_sync_standbys = args.get(create_formation::NUMBER_SYNC_STANDBYS);
 
     let kind = or_raise(register::check_new_formation(
         &id,
@@ -55,7 +50,7 @@ pub extern "C-unwind" fn pgaf_create_formation(fcinfo: pg_sys::FunctionCallInfo)
         formation.dbname
     ));
     return_record(
-        &args,
+        args,
         &[
             Value::Text(formation.id.clone()),
             Value::Text(kind.as_str().to_string()),
@@ -66,15 +61,9 @@ pub extern "C-unwind" fn pgaf_create_formation(fcinfo: pg_sys::FunctionCallInfo)
     )
 }
 
-v1_function!(pg_finfo_pgaf_drop_formation);
-
 /// `pgautofailover.drop_formation(formation_id)`: only a formation without nodes.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_drop_formation(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "drop_formation") };
-    let id = args.text(0, "formation_id");
+pub(crate) fn drop_formation(args: &Args) -> pg_sys::Datum {
+    let id = args.get(drop_formation::FORMATION_ID);
     locks::lock_formation(&id, Mode::Exclusive);
     store::formation_or_raise(&id);
     let nodes = store::formation_nodes(&id).len();
@@ -89,17 +78,11 @@ pub extern "C-unwind" fn pgaf_drop_formation(fcinfo: pg_sys::FunctionCallInfo) -
         formation_not_found(&id);
     }
     store::notify_log(&format!("Dropped formation \"{id}\""));
-    return_void(&args)
+    return_void(args)
 }
 
-fn set_secondary(
-    fcinfo: pg_sys::FunctionCallInfo,
-    name: &'static str,
-    enabled: bool,
-) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, name) };
-    let id = args.text(0, "formation_id");
+fn set_secondary(args: &Args, enabled: bool) -> pg_sys::Datum {
+    let id = args.get(enable_secondary::FORMATION_ID);
     locks::lock_formation(&id, Mode::Exclusive);
     if !store::set_opt_secondary(&id, enabled) {
         formation_not_found(&id);
@@ -108,23 +91,15 @@ fn set_secondary(
         "{} secondary nodes in formation \"{id}\"",
         if enabled { "Enabled" } else { "Disabled" }
     ));
-    return_bool(&args, true)
+    return_bool(args, true)
 }
-
-v1_function!(pg_finfo_pgaf_enable_secondary);
 
 /// `pgautofailover.enable_secondary(formation_id)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_enable_secondary(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    set_secondary(fcinfo, "enable_secondary", true)
+pub(crate) fn enable_secondary(args: &Args) -> pg_sys::Datum {
+    set_secondary(args, true)
 }
 
-v1_function!(pg_finfo_pgaf_disable_secondary);
-
 /// `pgautofailover.disable_secondary(formation_id)`: refused while standbys exist.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_disable_secondary(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    set_secondary(fcinfo, "disable_secondary", false)
+pub(crate) fn disable_secondary(args: &Args) -> pg_sys::Datum {
+    set_secondary(args, false)
 }

@@ -8,6 +8,7 @@
 //! next one a second later, and `startup_grace_period` covers the restart. Anything else (a new
 //! reported state, a goal change) is written to the table and commits durably.
 
+use fsm::protocol::api::node_active;
 use fsm::report::Report;
 use fsm::rules;
 use fsm::{Lsn, SyncState};
@@ -16,23 +17,17 @@ use pgrx::prelude::*;
 
 use super::Decision;
 use crate::errors::{or_raise, raise, raise_fsm, sql_error};
-use crate::fmgr::{Args, Value, return_record, v1_function};
+use crate::fmgr::{Args, Value, return_record};
 use crate::{beats, store};
 // leases: renewed below, after the decision (see crate::leases)
 
-v1_function!(pg_finfo_pgaf_node_active);
-
 /// `pgautofailover.node_active(formation_id, node_id, group_id, current_group_role,
 /// current_pg_is_running, current_tli, current_lsn, current_rep_state)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "node_active") };
-    let formation_id = args.text(0, "formation_id");
-    let node_id = args.i64(1, "node_id");
-    let group_id = args.i32(2, "group_id");
-    let tli = args.i32(5, "current_tli");
+pub(crate) fn node_active(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(node_active::FORMATION_ID);
+    let node_id = args.get(node_active::NODE_ID);
+    let group_id = args.get(node_active::GROUP_ID);
+    let tli = args.get(node_active::CURRENT_TLI);
     if tli < 0 {
         raise(sql_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -40,7 +35,7 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
             None,
         ));
     }
-    let sync_state: SyncState = match args.text(7, "current_rep_state").parse() {
+    let sync_state: SyncState = match args.get(node_active::CURRENT_REP_STATE).parse() {
         Ok(s) => s,
         Err(e) => raise(sql_error(
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -49,15 +44,15 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
         )),
     };
     let report = Report {
-        state: args.state(3, "current_group_role"),
-        pg_is_running: args.bool(4, "current_pg_is_running"),
+        state: args.get(node_active::CURRENT_GROUP_ROLE),
+        pg_is_running: args.get(node_active::CURRENT_PG_IS_RUNNING),
         tli,
-        lsn: Lsn(args.lsn(6, "current_lsn")),
+        lsn: Lsn(args.get(node_active::CURRENT_LSN)),
         sync_state,
     };
 
     // A transaction that wrote before us is not ours to make asynchronous.
-    let had_writes = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+    let had_writes = crate::backend::transaction_wrote();
 
     let mut decision = Decision::load(&formation_id, group_id);
     if decision.group.get(node_id).is_none() {
@@ -127,7 +122,7 @@ pub extern "C-unwind" fn pgaf_node_active(fcinfo: pg_sys::FunctionCallInfo) -> p
         |n| (n.goal, n.candidate_priority, n.replication_quorum),
     );
     return_record(
-        &args,
+        args,
         &[
             Value::I64(node_id),
             Value::I32(node.group_id),

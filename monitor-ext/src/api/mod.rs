@@ -10,21 +10,42 @@ pub mod reading;
 pub mod registration;
 pub mod replication_settings;
 
-use fsm::{Clock, Effect, Group, Timestamp};
-use pgrx::pg_sys;
+use fsm::{Clock, Effect, Group};
 
 use crate::errors::formation_not_found;
 use crate::locks::{self, Mode};
 use crate::{settings, store};
 
+// Every SQL function of the extension: its C symbol (as `sql/` names it), its info symbol,
+// its SQL name (for error messages), and the function that runs it.
+crate::fmgr::sql_functions! {
+    pgaf_create_formation, pg_finfo_pgaf_create_formation => "create_formation", formations::create_formation;
+    pgaf_drop_formation, pg_finfo_pgaf_drop_formation => "drop_formation", formations::drop_formation;
+    pgaf_enable_secondary, pg_finfo_pgaf_enable_secondary => "enable_secondary", formations::enable_secondary;
+    pgaf_disable_secondary, pg_finfo_pgaf_disable_secondary => "disable_secondary", formations::disable_secondary;
+    pgaf_node_active, pg_finfo_pgaf_node_active => "node_active", heartbeat::node_active;
+    pgaf_perform_failover, pg_finfo_pgaf_perform_failover => "perform_failover", operations::perform_failover;
+    pgaf_perform_promotion, pg_finfo_pgaf_perform_promotion => "perform_promotion", operations::perform_promotion;
+    pgaf_start_maintenance, pg_finfo_pgaf_start_maintenance => "start_maintenance", operations::start_maintenance;
+    pgaf_stop_maintenance, pg_finfo_pgaf_stop_maintenance => "stop_maintenance", operations::stop_maintenance;
+    pgaf_remove_node_by_nodeid, pg_finfo_pgaf_remove_node_by_nodeid => "remove_node", operations::remove_node_by_nodeid;
+    pgaf_remove_node_by_host, pg_finfo_pgaf_remove_node_by_host => "remove_node", operations::remove_node_by_host;
+    pgaf_get_nodes, pg_finfo_pgaf_get_nodes => "get_nodes", reading::get_nodes;
+    pgaf_get_primary, pg_finfo_pgaf_get_primary => "get_primary", reading::get_primary;
+    pgaf_get_other_nodes, pg_finfo_pgaf_get_other_nodes => "get_other_nodes", reading::get_other_nodes;
+    pgaf_synchronous_standby_names, pg_finfo_pgaf_synchronous_standby_names => "synchronous_standby_names", reading::synchronous_standby_names;
+    pgaf_register_node, pg_finfo_pgaf_register_node => "register_node", registration::register_node;
+    pgaf_update_node_metadata, pg_finfo_pgaf_update_node_metadata => "update_node_metadata", registration::update_node_metadata;
+    pgaf_set_node_candidate_priority, pg_finfo_pgaf_set_node_candidate_priority => "set_node_candidate_priority", replication_settings::set_node_candidate_priority;
+    pgaf_set_node_replication_quorum, pg_finfo_pgaf_set_node_replication_quorum => "set_node_replication_quorum", replication_settings::set_node_replication_quorum;
+    pgaf_set_formation_number_sync_standbys, pg_finfo_pgaf_set_formation_number_sync_standbys => "set_formation_number_sync_standbys", replication_settings::set_formation_number_sync_standbys;
+}
+
 /// The monitor's clock now: current time and the server's start time.
 pub fn clock() -> Clock {
-    // SAFETY: reading the current time and the postmaster start time has no preconditions
-    unsafe {
-        Clock {
-            now: Timestamp(pg_sys::GetCurrentTimestamp()),
-            monitor_start: Timestamp(pg_sys::PgStartTime),
-        }
+    Clock {
+        now: crate::backend::now(),
+        monitor_start: crate::backend::server_start(),
     }
 }
 

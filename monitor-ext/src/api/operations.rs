@@ -1,13 +1,17 @@
 //! Operator actions: `perform_failover()`, `perform_promotion()`, `start_maintenance()`,
 //! `stop_maintenance()`, `remove_node()`.
 
+use fsm::protocol::api::{
+    perform_failover, perform_promotion, remove_node_by_host, remove_node_by_nodeid,
+    start_maintenance, stop_maintenance,
+};
 use fsm::{Node, api};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use super::Decision;
 use crate::errors::{or_raise, raise, sql_error};
-use crate::fmgr::{Args, return_bool, return_void, v1_function};
+use crate::fmgr::{Args, return_bool, return_void};
 use crate::locks::{self, Mode};
 use crate::store;
 
@@ -26,66 +30,42 @@ fn decision_for(node: &Node, formation_id: &str) -> Decision {
     Decision::load(formation_id, node.group_id)
 }
 
-v1_function!(pg_finfo_pgaf_perform_failover);
-
 /// `pgautofailover.perform_failover(formation_id, group_id)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_perform_failover(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "perform_failover") };
-    let formation_id = args.text(0, "formation_id");
-    let group_id = args.i32(1, "group_id");
+pub(crate) fn perform_failover(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(perform_failover::FORMATION_ID);
+    let group_id = args.get(perform_failover::GROUP_ID);
     let mut decision = Decision::load(&formation_id, group_id);
     or_raise(api::perform_failover(&mut decision.group));
     decision.commit();
-    return_void(&args)
+    return_void(args)
 }
 
-v1_function!(pg_finfo_pgaf_perform_promotion);
-
 /// `pgautofailover.perform_promotion(formation_id, node_name)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_perform_promotion(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "perform_promotion") };
-    let formation_id = args.text(0, "formation_id");
-    let node = super::named_node_or_raise(&formation_id, &args.text(1, "node_name"));
+pub(crate) fn perform_promotion(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(perform_promotion::FORMATION_ID);
+    let node = super::named_node_or_raise(&formation_id, &args.get(perform_promotion::NODE_NAME));
     let mut decision = decision_for(&node, &formation_id);
     let promoted = or_raise(api::perform_promotion(&mut decision.group, node.id));
     decision.commit();
-    return_bool(&args, promoted)
+    return_bool(args, promoted)
 }
 
-v1_function!(pg_finfo_pgaf_start_maintenance);
-
 /// `pgautofailover.start_maintenance(node_id)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_start_maintenance(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "start_maintenance") };
-    let (node, formation_id) = node_or_raise(args.i64(0, "node_id"));
+pub(crate) fn start_maintenance(args: &Args) -> pg_sys::Datum {
+    let (node, formation_id) = node_or_raise(args.get(start_maintenance::NODE_ID));
     let mut decision = decision_for(&node, &formation_id);
     let done = or_raise(api::start_maintenance(&mut decision.group, node.id));
     decision.commit();
-    return_bool(&args, done)
+    return_bool(args, done)
 }
 
-v1_function!(pg_finfo_pgaf_stop_maintenance);
-
 /// `pgautofailover.stop_maintenance(node_id)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_stop_maintenance(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "stop_maintenance") };
-    let (node, formation_id) = node_or_raise(args.i64(0, "node_id"));
+pub(crate) fn stop_maintenance(args: &Args) -> pg_sys::Datum {
+    let (node, formation_id) = node_or_raise(args.get(stop_maintenance::NODE_ID));
     let mut decision = decision_for(&node, &formation_id);
     let done = or_raise(api::stop_maintenance(&mut decision.group, node.id));
     decision.commit();
-    return_bool(&args, done)
+    return_bool(args, done)
 }
 
 fn remove(args: &Args, node: Node, formation_id: &str, force: bool) -> pg_sys::Datum {
@@ -96,32 +76,21 @@ fn remove(args: &Args, node: Node, formation_id: &str, force: bool) -> pg_sys::D
     return_bool(args, done)
 }
 
-v1_function!(pg_finfo_pgaf_remove_node_by_nodeid);
-
 /// `pgautofailover.remove_node(node_id, force)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_remove_node_by_nodeid(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "remove_node") };
-    let (node, formation_id) = node_or_raise(args.i64(0, "node_id"));
-    remove(&args, node, &formation_id, args.bool(1, "force"))
+pub(crate) fn remove_node_by_nodeid(args: &Args) -> pg_sys::Datum {
+    let (node, formation_id) = node_or_raise(args.get(remove_node_by_nodeid::NODE_ID));
+    remove(
+        args,
+        node,
+        &formation_id,
+        args.get(remove_node_by_nodeid::FORCE),
+    )
 }
 
-v1_function!(pg_finfo_pgaf_remove_node_by_host);
-
 /// `pgautofailover.remove_node(node_host, node_port, force)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_remove_node_by_host(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "remove_node") };
-    let host = args.text(0, "node_host");
-    let port = args.i32(1, "node_port");
+pub(crate) fn remove_node_by_host(args: &Args) -> pg_sys::Datum {
+    let host = args.get(remove_node_by_host::NODE_HOST);
+    let port = args.get(remove_node_by_host::NODE_PORT);
     let Some((node, formation_id)) = store::node_by_host(&host, port) else {
         raise(sql_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
@@ -132,5 +101,10 @@ pub extern "C-unwind" fn pgaf_remove_node_by_host(
             Some("List the nodes with pg_autoctl show state.".to_string()),
         ));
     };
-    remove(&args, node, &formation_id, args.bool(2, "force"))
+    remove(
+        args,
+        node,
+        &formation_id,
+        args.get(remove_node_by_host::FORCE),
+    )
 }

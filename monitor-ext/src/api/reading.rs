@@ -1,13 +1,14 @@
 //! Functions that read the group: `get_nodes()`, `get_primary()`, `get_other_nodes()`,
 //! `synchronous_standby_names()`.
 
+use fsm::protocol::api::{get_nodes, get_other_nodes, get_primary, synchronous_standby_names};
 use fsm::{Group, Node, api};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use super::clock;
 use crate::errors::{or_raise, raise, sql_error};
-use crate::fmgr::{Args, Value, return_record, return_rows, return_text, v1_function};
+use crate::fmgr::{Args, Value, return_record, return_rows, return_text};
 use crate::{settings, store};
 
 /// The row `get_nodes()` and `get_other_nodes()` return for a node.
@@ -34,34 +35,22 @@ fn load_group(formation_id: &str, group_id: i32) -> Group {
     )
 }
 
-v1_function!(pg_finfo_pgaf_get_nodes);
-
 /// `pgautofailover.get_nodes(formation_id, group_id)`: every node, or every node of one group.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_get_nodes(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "get_nodes") };
-    let formation_id = args.text(0, "formation_id");
+pub(crate) fn get_nodes(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(get_nodes::FORMATION_ID);
     store::formation_or_raise(&formation_id);
-    let nodes = match args.opt_i32(1) {
+    let nodes = match args.opt(get_nodes::GROUP_ID) {
         None => store::formation_nodes(&formation_id),
         Some(group_id) => store::group_nodes(&formation_id, group_id),
     };
     let rows: Vec<Vec<Value>> = nodes.iter().map(node_row).collect();
-    return_rows(&args, &rows)
+    return_rows(args, &rows)
 }
 
-v1_function!(pg_finfo_pgaf_get_primary);
-
 /// `pgautofailover.get_primary(formation_id, group_id)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_get_primary(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "get_primary") };
-    let formation_id = args.text(0, "formation_id");
-    let group_id = args.i32(1, "group_id");
+pub(crate) fn get_primary(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(get_primary::FORMATION_ID);
+    let group_id = args.get(get_primary::GROUP_ID);
     let group = load_group(&formation_id, group_id);
     let Some(primary) = group.primary_or_demoted().and_then(|id| group.get(id)) else {
         raise(sql_error(
@@ -73,7 +62,7 @@ pub extern "C-unwind" fn pgaf_get_primary(fcinfo: pg_sys::FunctionCallInfo) -> p
         ));
     };
     return_record(
-        &args,
+        args,
         &[
             Value::I64(primary.id),
             Value::Text(primary.name.clone()),
@@ -83,18 +72,12 @@ pub extern "C-unwind" fn pgaf_get_primary(fcinfo: pg_sys::FunctionCallInfo) -> p
     )
 }
 
-v1_function!(pg_finfo_pgaf_get_other_nodes);
-
 /// `pgautofailover.get_other_nodes(nodeid [, current_state])`: the other nodes of the node's
 /// group, optionally only those with that goal state.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_get_other_nodes(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "get_other_nodes") };
-    let node_id = args.i64(0, "nodeid");
+pub(crate) fn get_other_nodes(args: &Args) -> pg_sys::Datum {
+    let node_id = args.get(get_other_nodes::NODEID);
     let state = if args.count() > 1 {
-        Some(args.state(1, "current_state"))
+        Some(args.get(get_other_nodes::CURRENT_STATE))
     } else {
         None
     };
@@ -112,21 +95,13 @@ pub extern "C-unwind" fn pgaf_get_other_nodes(fcinfo: pg_sys::FunctionCallInfo) 
         .filter(|n| state.is_none_or(|s| n.goal == s))
         .map(node_row)
         .collect();
-    return_rows(&args, &rows)
+    return_rows(args, &rows)
 }
 
-v1_function!(pg_finfo_pgaf_synchronous_standby_names);
-
 /// `pgautofailover.synchronous_standby_names(formation_id, group_id)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_synchronous_standby_names(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "synchronous_standby_names") };
-    let formation_id = args.text(0, "formation_id");
-    let group_id = args.i32(1, "group_id");
+pub(crate) fn synchronous_standby_names(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(synchronous_standby_names::FORMATION_ID);
+    let group_id = args.get(synchronous_standby_names::GROUP_ID);
     let group = load_group(&formation_id, group_id);
-    return_text(&args, &or_raise(api::synchronous_standby_names(&group)))
+    return_text(args, &or_raise(api::synchronous_standby_names(&group)))
 }

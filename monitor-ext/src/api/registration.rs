@@ -1,5 +1,6 @@
 //! `register_node()` and `update_node_metadata()`: nodes joining and renaming.
 
+use fsm::protocol::api::{register_node, update_node_metadata};
 use fsm::register::{self, Registration};
 use fsm::rules;
 use pgrx::pg_sys;
@@ -7,33 +8,27 @@ use pgrx::prelude::*;
 
 use super::Decision;
 use crate::errors::{or_raise, raise, sql_error};
-use crate::fmgr::{Args, Value, return_bool, return_record, v1_function};
+use crate::fmgr::{Args, Value, return_bool, return_record};
 use crate::locks::{self, Mode};
 use crate::store::{self, NewNode};
-
-v1_function!(pg_finfo_pgaf_register_node);
 
 /// `pgautofailover.register_node(formation_id, node_host, node_port, dbname, node_name,
 /// sysidentifier, desired_node_id, desired_group_id, initial_group_role, node_kind,
 /// candidate_priority, replication_quorum, node_cluster)`.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "register_node") };
-    let formation_id = args.text(0, "formation_id");
-    let host = args.text(1, "node_host");
-    let port = args.i32(2, "node_port");
-    let dbname = args.name(3, "dbname");
-    let name = args.text(4, "node_name");
-    let sysidentifier = args.i64(5, "sysidentifier");
-    let desired_node_id = args.i64(6, "desired_node_id");
-    let desired_group_id = args.i32(7, "desired_group_id");
-    let initial_state = args.state(8, "initial_group_role");
-    let node_kind = args.text(9, "node_kind");
-    let candidate_priority = args.i32(10, "candidate_priority");
-    let replication_quorum = args.bool(11, "replication_quorum");
-    let node_cluster = args.text(12, "node_cluster");
+pub(crate) fn register_node(args: &Args) -> pg_sys::Datum {
+    let formation_id = args.get(register_node::FORMATION_ID);
+    let host = args.get(register_node::NODE_HOST);
+    let port = args.get(register_node::NODE_PORT);
+    let dbname = args.get(register_node::DBNAME);
+    let name = args.get(register_node::NODE_NAME);
+    let sysidentifier = args.get(register_node::SYSIDENTIFIER);
+    let desired_node_id = args.get(register_node::DESIRED_NODE_ID);
+    let desired_group_id = args.get(register_node::DESIRED_GROUP_ID);
+    let initial_state = args.get(register_node::INITIAL_GROUP_ROLE);
+    let node_kind = args.get(register_node::NODE_KIND);
+    let candidate_priority = args.get(register_node::CANDIDATE_PRIORITY);
+    let replication_quorum = args.get(register_node::REPLICATION_QUORUM);
+    let node_cluster = args.get(register_node::NODE_CLUSTER);
 
     // every value is checked before anything is looked up or stored
     let request = Registration {
@@ -146,7 +141,7 @@ pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) ->
         |n| (n.goal, n.candidate_priority, n.replication_quorum),
     );
     return_record(
-        &args,
+        args,
         &[
             Value::I64(node_id),
             Value::I32(node.group_id),
@@ -158,18 +153,10 @@ pub extern "C-unwind" fn pgaf_register_node(fcinfo: pg_sys::FunctionCallInfo) ->
     )
 }
 
-v1_function!(pg_finfo_pgaf_update_node_metadata);
-
 /// `pgautofailover.update_node_metadata(node_id, node_name, node_host, node_port)`: NULL keeps
 /// the current value.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pgaf_update_node_metadata(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: Postgres passes a valid fcinfo
-    let args = unsafe { Args::new(fcinfo, "update_node_metadata") };
-    let node_id = args.i64(0, "node_id");
+pub(crate) fn update_node_metadata(args: &Args) -> pg_sys::Datum {
+    let node_id = args.get(update_node_metadata::NODE_ID);
     let Some((node, formation_id)) = store::node_by_id(node_id) else {
         raise(sql_error(
             PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
@@ -180,12 +167,18 @@ pub extern "C-unwind" fn pgaf_update_node_metadata(
     locks::lock_formation(&formation_id, Mode::Shared);
     locks::lock_group(&formation_id, node.group_id, Mode::Exclusive);
 
-    let name = args.opt_text(1).unwrap_or_else(|| node.name.clone());
-    let host = args.opt_text(2).unwrap_or_else(|| node.host.clone());
-    let port = args.opt_i32(3).unwrap_or(node.port);
+    let name = args
+        .opt(update_node_metadata::NODE_NAME)
+        .unwrap_or_else(|| node.name.clone());
+    let host = args
+        .opt(update_node_metadata::NODE_HOST)
+        .unwrap_or_else(|| node.host.clone());
+    let port = args
+        .opt(update_node_metadata::NODE_PORT)
+        .unwrap_or(node.port);
     or_raise(register::check_metadata(&name, &host, i64::from(port)));
     if (name.as_str(), host.as_str(), port) == (node.name.as_str(), node.host.as_str(), node.port) {
-        return return_bool(&args, true);
+        return return_bool(args, true);
     }
     if let Some((other, _)) = store::node_by_host(&host, port).filter(|(n, _)| n.id != node_id) {
         raise(sql_error(
@@ -217,5 +210,5 @@ pub extern "C-unwind" fn pgaf_update_node_metadata(
             updated.label()
         ),
     );
-    return_bool(&args, true)
+    return_bool(args, true)
 }

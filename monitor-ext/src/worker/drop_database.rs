@@ -3,7 +3,8 @@
 //! `ProcessUtility` hook asks that worker to exit first; the launcher does not restart it once
 //! the database is gone.
 
-use std::ffi::CStr;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -23,25 +24,18 @@ pub fn install() {
 
 /// Sends SIGTERM to the health check workers connected to `database`.
 fn stop_health_workers(database: pg_sys::Oid) {
-    // SAFETY: reads the backend status snapshot of this transaction; signals other processes
-    unsafe {
-        let backends = pg_sys::pgstat_fetch_stat_numbackends();
-        for beid in 1..=backends {
-            let entry = pg_sys::pgstat_fetch_stat_local_beentry(beid);
-            if entry.is_null() {
-                continue;
-            }
-            let status = &(*entry).backendStatus;
-            if status.st_databaseid != database
-                || status.st_backendType != pg_sys::BackendType::B_BG_WORKER
-            {
-                continue;
-            }
-            let kind = pg_sys::GetBackgroundWorkerTypeByPid(status.st_procpid);
-            if !kind.is_null() && CStr::from_ptr(kind).to_bytes() == HEALTH_CHECK.as_bytes() {
-                libc::kill(status.st_procpid, libc::SIGTERM);
-            }
-        }
+    let pids = Spi::connect(|client| {
+        let rows = client.select(
+            "SELECT pid FROM pg_catalog.pg_stat_activity WHERE datid = $1 AND backend_type = $2",
+            None,
+            &[database.into(), HEALTH_CHECK.into()],
+        )?;
+        rows.map(|row| row.get::<i32>(1))
+            .collect::<Result<Vec<Option<i32>>, _>>()
+    });
+    for pid in pids.unwrap_or_default().into_iter().flatten() {
+        // a worker gone meanwhile is what we want
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
 }
 

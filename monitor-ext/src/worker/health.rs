@@ -30,8 +30,7 @@ fn load_nodes() -> Option<Vec<(Node, String)>> {
 }
 
 fn now() -> Timestamp {
-    // SAFETY: reading the clock
-    Timestamp(unsafe { pg_sys::GetCurrentTimestamp() })
+    crate::backend::now()
 }
 
 /// What a probe round knew about a node when it started.
@@ -188,8 +187,7 @@ pub extern "C-unwind" fn pgaf_health_check_main(arg: pg_sys::Datum) {
     let mut last_flush = Instant::now();
     loop {
         if BackgroundWorker::sighup_received() {
-            // SAFETY: reloading the configuration on the worker's main thread
-            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            crate::backend::reload_configuration();
         }
         let Some(nodes) = BackgroundWorker::transaction(load_nodes) else {
             // no extension here: free the slot; the launcher checks again later

@@ -89,8 +89,7 @@ pub extern "C-unwind" fn pgaf_launcher_main(_arg: pg_sys::Datum) {
     let mut workers: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
     loop {
         if BackgroundWorker::sighup_received() {
-            // SAFETY: reloading the configuration on the worker's main thread
-            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            crate::backend::reload_configuration();
         }
         let dbs = BackgroundWorker::transaction(databases);
         workers.retain(|oid, worker| {

@@ -6,10 +6,11 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::Instant;
 
 use fsm::probe::{self, ProbePolicy, ProbeStep, ProbeTracker, Reply};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// A node to probe.
@@ -62,7 +63,7 @@ fn connect(addr: SocketAddr) -> Option<Socket> {
     socket.set_nonblocking(true).ok()?;
     match socket.connect(&addr.into()) {
         Ok(()) => Some(socket),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Some(socket),
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => Some(socket),
         Err(_) => None,
     }
 }
@@ -107,7 +108,7 @@ impl Probe {
     }
 
     /// Progress after `poll()` reported `revents` on the socket.
-    fn on_ready(&mut self, revents: i16, startup: &[u8], now_ms: u64) {
+    fn on_ready(&mut self, revents: PollFlags, startup: &[u8], now_ms: u64) {
         let Phase::InFlight {
             socket,
             sent,
@@ -116,11 +117,11 @@ impl Probe {
         else {
             return;
         };
-        if revents & (libc::POLLERR | libc::POLLNVAL) != 0 && !*sent {
+        if revents.intersects(PollFlags::POLLERR | PollFlags::POLLNVAL) && !*sent {
             return self.fail(now_ms);
         }
         if !*sent {
-            if revents & libc::POLLOUT == 0 {
+            if !revents.contains(PollFlags::POLLOUT) {
                 return;
             }
             match socket.take_error() {
@@ -133,7 +134,7 @@ impl Probe {
             *sent = true;
             return;
         }
-        if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) == 0 {
+        if !revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             return;
         }
         let mut buf = [0u8; 1024];
@@ -224,7 +225,7 @@ pub fn probe_all(
             return Vec::new();
         }
 
-        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
         let mut owners: Vec<usize> = Vec::new();
         let mut next_event = now + 100;
         for (i, p) in probes.iter().enumerate() {
@@ -233,11 +234,12 @@ pub fn probe_all(
                     Phase::InFlight { socket, sent, .. },
                     Some(ProbeStep::Attempt { deadline_ms }),
                 ) => {
-                    fds.push(libc::pollfd {
-                        fd: socket.as_raw_fd(),
-                        events: if *sent { libc::POLLIN } else { libc::POLLOUT },
-                        revents: 0,
-                    });
+                    let events = if *sent {
+                        PollFlags::POLLIN
+                    } else {
+                        PollFlags::POLLOUT
+                    };
+                    fds.push(PollFd::new(socket.as_fd(), events));
                     owners.push(i);
                     next_event = next_event.min(deadline_ms);
                 }
@@ -247,19 +249,19 @@ pub fn probe_all(
                 _ => {}
             }
         }
-        let timeout = i32::try_from(next_event.saturating_sub(now))
-            .unwrap_or(100)
-            .clamp(0, 100);
-        // SAFETY: fds is a valid array of fds.len() pollfd structs
-        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if ready <= 0 {
+        let timeout = u16::try_from(next_event.saturating_sub(now).min(100)).unwrap_or(100);
+        if !matches!(poll(&mut fds, PollTimeout::from(timeout)), Ok(ready) if ready > 0) {
             continue;
         }
+        let ready: Vec<(usize, PollFlags)> = fds
+            .iter()
+            .zip(&owners)
+            .filter_map(|(pfd, owner)| pfd.revents().filter(|r| !r.is_empty()).map(|r| (*owner, r)))
+            .collect();
+        drop(fds);
         let now = elapsed_ms(start);
-        for (slot, pfd) in fds.iter().enumerate() {
-            if pfd.revents != 0 {
-                probes[owners[slot]].on_ready(pfd.revents, &startup, now);
-            }
+        for (owner, revents) in ready {
+            probes[owner].on_ready(revents, &startup, now);
         }
     }
 
