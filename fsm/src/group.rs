@@ -25,6 +25,8 @@ pub enum Effect {
         goal: S,
         /// Why, for the event and the log.
         description: String,
+        /// The node right after the change: the event row.
+        event: Box<Node>,
     },
     /// Change a node's candidate priority, record an event, notify.
     SetCandidatePriority {
@@ -34,6 +36,8 @@ pub enum Effect {
         priority: i32,
         /// Why.
         description: String,
+        /// The node right after the change: the event row.
+        event: Box<Node>,
     },
     /// Change a node's replication quorum, record an event, notify.
     SetReplicationQuorum {
@@ -43,6 +47,8 @@ pub enum Effect {
         replication_quorum: bool,
         /// Why.
         description: String,
+        /// The node right after the change: the event row.
+        event: Box<Node>,
     },
     /// Change the formation's `number_sync_standbys`.
     SetNumberSyncStandbys {
@@ -57,6 +63,8 @@ pub enum Effect {
         node_id: NodeId,
         /// Why.
         description: String,
+        /// The node as it was: the event row.
+        event: Box<Node>,
     },
     /// A message for the log and the `log` channel only.
     Log(String),
@@ -187,10 +195,12 @@ impl Group {
         }
         node.goal = goal;
         node.state_change_time = now;
+        let event = Box::new(node.clone());
         self.effects.push(Effect::AssignGoal {
             node_id: id,
             goal,
             description,
+            event,
         });
         true
     }
@@ -199,10 +209,12 @@ impl Group {
     pub fn set_candidate_priority(&mut self, id: NodeId, priority: i32, description: String) {
         if let Some(node) = self.get_mut(id) {
             node.candidate_priority = priority;
+            let event = Box::new(node.clone());
             self.effects.push(Effect::SetCandidatePriority {
                 node_id: id,
                 priority,
                 description,
+                event,
             });
         }
     }
@@ -211,10 +223,12 @@ impl Group {
     pub fn set_replication_quorum(&mut self, id: NodeId, quorum: bool, description: String) {
         if let Some(node) = self.get_mut(id) {
             node.replication_quorum = quorum;
+            let event = Box::new(node.clone());
             self.effects.push(Effect::SetReplicationQuorum {
                 node_id: id,
                 replication_quorum: quorum,
                 description,
+                event,
             });
         }
     }
@@ -228,10 +242,14 @@ impl Group {
 
     /// Removes a node from the group and its row from storage.
     pub fn delete(&mut self, id: NodeId, description: String) {
-        self.nodes.retain(|n| n.id != id);
+        let Some(at) = self.nodes.iter().position(|n| n.id == id) else {
+            return;
+        };
+        let event = Box::new(self.nodes.remove(at));
         self.effects.push(Effect::DeleteNode {
             node_id: id,
             description,
+            event,
         });
     }
 
@@ -423,4 +441,39 @@ pub fn is_participating_in_promotion(node: &Node) -> bool {
     is_being_promoted(node)
         || matches!(node.reported, S::ReportLsn | S::JoinSecondary)
         || matches!(node.goal, S::ReportLsn | S::JoinSecondary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{group, node};
+
+    #[test]
+    fn each_effect_carries_its_node_right_after_the_change() {
+        let mut g = group(vec![node(1, S::Primary), node(2, S::Secondary)]);
+        let priority_before = g.get(2).map(|n| n.candidate_priority);
+        assert!(g.assign(2, S::ReportLsn, "to report_lsn".to_string()));
+        g.set_candidate_priority(2, 0, "priority 0".to_string());
+        g.delete(1, "gone".to_string());
+        let effects = g.take_effects();
+        let [
+            Effect::AssignGoal { event: first, .. },
+            Effect::SetCandidatePriority { event: second, .. },
+            Effect::DeleteNode { event: gone, .. },
+        ] = effects.as_slice()
+        else {
+            panic!("{effects:?}");
+        };
+        // the event of the goal change shows the new goal and the priority of that moment
+        assert_eq!(first.goal, S::ReportLsn);
+        assert_eq!(Some(first.candidate_priority), priority_before);
+        assert_eq!(second.goal, S::ReportLsn);
+        assert_eq!(second.candidate_priority, 0);
+        // a deleted node's event is the node as it was
+        assert_eq!((gone.id, gone.goal), (1, S::Primary));
+        assert!(g.get(1).is_none());
+        // an unknown node changes nothing
+        g.delete(7, "unknown".to_string());
+        assert!(g.take_effects().is_empty());
+    }
 }

@@ -648,25 +648,16 @@ fn json_string(value: &str) -> String {
     out
 }
 
-/// Writes the decided effects in order. `snapshot` is the group the rules started from; it is
-/// replayed so that each event row shows the node as it was right after that change.
-pub fn apply_effects(
-    formation_id: &str,
-    snapshot: &fsm::Group,
-    effects: &[Effect],
-    now: Timestamp,
-) {
-    let mut nodes: HashMap<NodeId, Node> = snapshot
-        .all_nodes()
-        .iter()
-        .map(|n| (n.id, n.clone()))
-        .collect();
+/// Writes the effects of a decision, in order: each node change with its `event` row (the
+/// node right after the change, as `fsm` recorded it) and its notifications.
+pub fn apply_effects(formation_id: &str, effects: &[Effect], now: Timestamp) {
     for effect in effects {
         match effect {
             Effect::AssignGoal {
                 node_id,
                 goal,
                 description,
+                event,
             } => {
                 write(
                     "UPDATE pgautofailover.node \
@@ -677,16 +668,13 @@ pub fn apply_effects(
                     &[(*node_id).into(), text(goal.as_str()), timestamptz(now)],
                     "assign a goal state",
                 );
-                if let Some(node) = nodes.get_mut(node_id) {
-                    node.goal = *goal;
-                    node.state_change_time = now;
-                    record_event(formation_id, node, description);
-                }
+                record_event(formation_id, event, description);
             }
             Effect::SetCandidatePriority {
                 node_id,
                 priority,
                 description,
+                event,
             } => {
                 write(
                     "UPDATE pgautofailover.node SET candidatepriority = $2 WHERE nodeid = $1",
@@ -694,15 +682,13 @@ pub fn apply_effects(
                     &[(*node_id).into(), (*priority).into()],
                     "set a candidate priority",
                 );
-                if let Some(node) = nodes.get_mut(node_id) {
-                    node.candidate_priority = *priority;
-                    record_event(formation_id, node, description);
-                }
+                record_event(formation_id, event, description);
             }
             Effect::SetReplicationQuorum {
                 node_id,
                 replication_quorum,
                 description,
+                event,
             } => {
                 write(
                     "UPDATE pgautofailover.node SET replicationquorum = $2 WHERE nodeid = $1",
@@ -710,10 +696,7 @@ pub fn apply_effects(
                     &[(*node_id).into(), (*replication_quorum).into()],
                     "set a replication quorum",
                 );
-                if let Some(node) = nodes.get_mut(node_id) {
-                    node.replication_quorum = *replication_quorum;
-                    record_event(formation_id, node, description);
-                }
+                record_event(formation_id, event, description);
             }
             Effect::SetNumberSyncStandbys { value, description } => {
                 write(
@@ -728,10 +711,9 @@ pub fn apply_effects(
             Effect::DeleteNode {
                 node_id,
                 description,
+                event,
             } => {
-                if let Some(node) = nodes.remove(node_id) {
-                    record_event(formation_id, &node, description);
-                }
+                record_event(formation_id, event, description);
                 write(
                     "DELETE FROM pgautofailover.node WHERE nodeid = $1",
                     &[I8],

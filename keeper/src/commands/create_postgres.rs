@@ -264,9 +264,10 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         candidate_priority: a.candidate_priority,
         replication_quorum: a.replication_quorum,
     };
-    let assignment = register(&monitor, &registration).await?;
+    let registered = register(&monitor, &registration).await?;
+    let assignment = &registered.assignment;
     let files = Undo::new(&paths, false);
-    if let Err(e) = save_registration(&paths, &mut config, &assignment, system_identifier) {
+    if let Err(e) = save_registration(&paths, &mut config, &registered, system_identifier) {
         // a node the monitor knows but that has no files here would wait forever
         let _ = monitor.remove_node(assignment.node_id, true).await;
         files.forget_files();
@@ -320,10 +321,11 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
 fn save_registration(
     paths: &NodePaths,
     config: &mut Config,
-    assignment: &crate::monitor::Assignment,
+    registered: &crate::monitor::Registered,
     system_identifier: u64,
 ) -> CliResult<()> {
-    config.name = assignment
+    let assignment = &registered.assignment;
+    config.name = registered
         .name
         .as_ref()
         .map_or(config.name.clone(), ToString::to_string);
@@ -340,7 +342,7 @@ fn save_registration(
 async fn register(
     monitor: &Monitor,
     registration: &Registration<'_>,
-) -> CliResult<crate::monitor::Assignment> {
+) -> CliResult<crate::monitor::Registered> {
     let deadline = Instant::now() + REGISTER_RETRY;
     loop {
         match monitor.register_node(registration).await {

@@ -16,20 +16,14 @@ use tokio_postgres::types::{FromSql, ToSql};
 
 use super::{Monitor, MonitorError};
 
-/// What the monitor answers to `register_node` and `node_active`.
+pub use fsm::protocol::Assignment;
+
+/// What the monitor answers to `register_node`: the assignment and the node's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    /// This node's id.
-    pub node_id: i64,
-    /// Its group.
-    pub group_id: i32,
-    /// The state it must reach.
-    pub state: ReplicationState,
-    /// Its candidate priority.
-    pub candidate_priority: i32,
-    /// Whether it counts in the replication quorum.
-    pub replication_quorum: bool,
-    /// Its name (register_node only).
+pub struct Registered {
+    /// The first assignment.
+    pub assignment: Assignment,
+    /// The node's name (chosen by the monitor when none was given).
     pub name: Option<NodeName>,
 }
 
@@ -216,8 +210,7 @@ fn refused_value(e: vocab::VocabError) -> MonitorError {
     MonitorError::Protocol(format!("the monitor sent an {e}"))
 }
 
-fn assignment(row: &Row, with_name: bool) -> Result<Assignment, MonitorError> {
-    let name: Option<String> = if with_name { get(row, 5)? } else { None };
+fn assignment(row: &Row) -> Result<Assignment, MonitorError> {
     let group_id: i32 = get(row, 1)?;
     if group_id < 0 {
         return Err(MonitorError::Protocol(format!(
@@ -230,9 +223,6 @@ fn assignment(row: &Row, with_name: bool) -> Result<Assignment, MonitorError> {
         state: state(row, 2)?,
         candidate_priority: get(row, 3)?,
         replication_quorum: get(row, 4)?,
-        name: name
-            .map(|n| NodeName::parse(&n).map_err(refused_value))
-            .transpose()?,
     })
 }
 
@@ -327,7 +317,7 @@ impl Monitor {
     }
 
     /// `register_node`: adds this node to a formation and returns its first goal.
-    pub async fn register_node(&self, r: &Registration<'_>) -> Result<Assignment, MonitorError> {
+    pub async fn register_node(&self, r: &Registration<'_>) -> Result<Registered, MonitorError> {
         use api::register_node as f;
         let sysid = i64::from_ne_bytes(r.system_identifier.to_ne_bytes());
         let port = i32::from(r.port);
@@ -346,7 +336,13 @@ impl Monitor {
         params[f::REPLICATION_QUORUM.index] = &r.replication_quorum;
         params[f::NODE_CLUSTER.index] = &"default";
         let row = self.one(&f::FUNCTION.select(), &params).await?;
-        assignment(&row, true)
+        let name: Option<String> = get(&row, 5)?;
+        Ok(Registered {
+            assignment: assignment(&row)?,
+            name: name
+                .map(|n| NodeName::parse(&n).map_err(refused_value))
+                .transpose()?,
+        })
     }
 
     /// `node_active`: the heartbeat. Reports this node's state and returns its goal. The
@@ -376,7 +372,7 @@ impl Monitor {
         let row = rows
             .first()
             .ok_or_else(|| MonitorError::Protocol("node_active returned no row".to_string()))?;
-        assignment(row, false)
+        assignment(row)
     }
 
     /// `set_node_system_identifier`.

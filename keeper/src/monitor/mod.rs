@@ -7,7 +7,7 @@ pub mod tls;
 pub mod uri;
 
 pub use api::{
-    Assignment, EventRow, FormationRow, Heartbeat, NodeAddress, NodeStateRow, Registration,
+    EventRow, FormationRow, Heartbeat, NodeAddress, NodeStateRow, Registered, Registration,
 };
 
 use std::time::Duration;

@@ -17,7 +17,7 @@ use pgrx::prelude::*;
 
 use super::Decision;
 use crate::errors::{or_raise, raise, raise_fsm, sql_error};
-use crate::fmgr::{Args, Value, return_record};
+use crate::fmgr::{Args, return_record};
 use crate::{beats, store};
 // leases: renewed below, after the decision (see crate::leases)
 
@@ -97,7 +97,6 @@ pub(crate) fn node_active(args: &Args) -> pg_sys::Datum {
         };
         store::record_event(&decision.group.formation.id, &node, &description);
     }
-    decision.mark_snapshot();
     or_raise(rules::proceed(&mut decision.group, node_id));
     let decided = decision.commit();
 
@@ -121,16 +120,14 @@ pub(crate) fn node_active(args: &Args) -> pg_sys::Datum {
         ),
         |n| (n.goal, n.candidate_priority, n.replication_quorum),
     );
-    return_record(
-        args,
-        &[
-            Value::I64(node_id),
-            Value::I32(node.group_id),
-            Value::State(goal),
-            Value::I32(priority),
-            Value::Bool(quorum),
-        ],
-    )
+    let row = super::assignment_row(&fsm::protocol::Assignment {
+        node_id,
+        group_id: node.group_id,
+        state: goal,
+        candidate_priority: priority,
+        replication_quorum: quorum,
+    });
+    return_record(args, &row)
 }
 
 /// Commits this transaction without waiting for its WAL to be flushed, when it is a statement

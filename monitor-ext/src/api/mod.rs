@@ -41,6 +41,19 @@ crate::fmgr::sql_functions! {
     pgaf_set_formation_number_sync_standbys, pg_finfo_pgaf_set_formation_number_sync_standbys => "set_formation_number_sync_standbys", replication_settings::set_formation_number_sync_standbys;
 }
 
+/// The result row of `node_active` (and the first columns of `register_node`'s), in the
+/// order of `fsm::protocol::api::node_active::FUNCTION.out`.
+pub fn assignment_row(a: &fsm::protocol::Assignment) -> Vec<crate::fmgr::Value> {
+    use crate::fmgr::Value;
+    vec![
+        Value::I64(a.node_id),
+        Value::I32(a.group_id),
+        Value::State(a.state),
+        Value::I32(a.candidate_priority),
+        Value::Bool(a.replication_quorum),
+    ]
+}
+
 /// The monitor's clock now: current time and the server's start time.
 pub fn clock() -> Clock {
     Clock {
@@ -68,10 +81,8 @@ pub fn named_node_or_raise(formation_id: &str, name: &str) -> fsm::Node {
 
 /// A group loaded under its locks, ready for a decision.
 pub struct Decision {
-    /// The group; rules update it and record effects.
+    /// The group; rules update it and record effects (each node change with its event row).
     pub group: Group,
-    /// The group as loaded (after any report), to replay effects onto for event rows.
-    pub snapshot: Group,
 }
 
 impl Decision {
@@ -91,23 +102,14 @@ impl Decision {
         let clock = clock();
         crate::leases::attach(&mut nodes, clock.now);
         let group = Group::new(formation, group_id, nodes, settings::fsm_settings(), clock);
-        Decision {
-            snapshot: group.clone(),
-            group,
-        }
-    }
-
-    /// Takes the current state as the starting point for event rows (after a report).
-    pub fn mark_snapshot(&mut self) {
-        self.snapshot = self.group.clone();
+        Decision { group }
     }
 
     /// Writes the effects decided so far. Returns whether there were any.
     pub fn commit(&mut self) -> bool {
         let effects: Vec<Effect> = self.group.take_effects();
         let now = self.group.health.clock.now;
-        store::apply_effects(&self.group.formation.id, &self.snapshot, &effects, now);
-        self.snapshot = self.group.clone();
+        store::apply_effects(&self.group.formation.id, &effects, now);
         !effects.is_empty()
     }
 }

@@ -11,6 +11,7 @@ use crate::errors::{or_raise, raise, sql_error};
 use crate::fmgr::{Args, Value, return_bool, return_record};
 use crate::locks::{self, Mode};
 use crate::store::{self, NewNode};
+use fsm::protocol::Assignment;
 
 /// `pgautofailover.register_node(formation_id, node_host, node_port, dbname, node_name,
 /// sysidentifier, desired_node_id, desired_group_id, initial_group_role, node_kind,
@@ -119,7 +120,6 @@ pub(crate) fn register_node(args: &Args) -> pg_sys::Datum {
         ));
     };
     decision.group.insert(node.clone());
-    decision.mark_snapshot();
     store::record_event(
         &formation_id,
         &node,
@@ -136,21 +136,16 @@ pub(crate) fn register_node(args: &Args) -> pg_sys::Datum {
     or_raise(rules::proceed(&mut decision.group, node_id));
     decision.commit();
 
-    let (goal, priority, quorum) = decision.group.get(node_id).map_or(
-        (node.goal, node.candidate_priority, node.replication_quorum),
-        |n| (n.goal, n.candidate_priority, n.replication_quorum),
-    );
-    return_record(
-        args,
-        &[
-            Value::I64(node_id),
-            Value::I32(node.group_id),
-            Value::State(goal),
-            Value::I32(priority),
-            Value::Bool(quorum),
-            Value::Text(node.name.clone()),
-        ],
-    )
+    let assigned = decision.group.get(node_id).unwrap_or(&node);
+    let mut row = super::assignment_row(&Assignment {
+        node_id,
+        group_id: node.group_id,
+        state: assigned.goal,
+        candidate_priority: assigned.candidate_priority,
+        replication_quorum: assigned.replication_quorum,
+    });
+    row.push(Value::Text(node.name.clone()));
+    return_record(args, &row)
 }
 
 /// `pgautofailover.update_node_metadata(node_id, node_name, node_host, node_port)`: NULL keeps
