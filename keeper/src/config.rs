@@ -13,6 +13,7 @@
 //! `postgresql.pgdata`) cannot be changed with `config set`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use fsm::vocab::{self, ClusterName, FormationId, Host, NodeName, PgIdentifier};
 use ini::Ini;
@@ -191,7 +192,7 @@ pub const KEYS: &[Key] = &[
         key(
             "postgresql",
             "hba_level",
-            Kind::Choice(&["skip", "minimal", "app"]),
+            Kind::Choice(HbaLevel::NAMES),
             For::Both,
         ),
         "minimal",
@@ -410,7 +411,7 @@ pub fn validate(key: &Key, value: &str) -> CliResult<String> {
             Ok(value.to_string())
         }
         Kind::AuthMethod => {
-            if value == "skip" || crate::postgres::hba::Method::parse(value).is_some() {
+            if AuthMethod::parse(value).is_some() {
                 Ok(value.to_string())
             } else {
                 refuse(format!(
@@ -572,22 +573,93 @@ pub struct Postgres {
     /// Postgres's `listen_addresses`.
     pub listen_addresses: String,
     /// The HBA authentication method for the rules pg_autoctl writes.
-    pub auth_method: String,
-    /// skip, minimal or app.
-    pub hba_level: String,
+    pub auth_method: AuthMethod,
+    /// How much of pg_hba.conf pg_autoctl writes.
+    pub hba_level: HbaLevel,
 }
 
-/// The `[timeout]` section, in seconds.
+/// How much of pg_hba.conf pg_autoctl writes (`postgresql.hba_level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HbaLevel {
+    /// Nothing: the operator writes every rule (`--skip-pg-hba`).
+    Skip,
+    /// Rules for the other nodes and the monitor.
+    Minimal,
+    /// Those, and one for the application on the node's network (`--pg-hba-lan`).
+    App,
+}
+
+impl HbaLevel {
+    /// The values of the setting, as 2.0 writes them.
+    pub const NAMES: &'static [&'static str] = &["skip", "minimal", "app"];
+
+    /// The level named `name`.
+    pub fn parse(name: &str) -> Option<HbaLevel> {
+        match name {
+            "skip" => Some(HbaLevel::Skip),
+            "minimal" => Some(HbaLevel::Minimal),
+            "app" => Some(HbaLevel::App),
+            _ => None,
+        }
+    }
+
+    /// Its name in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HbaLevel::Skip => "skip",
+            HbaLevel::Minimal => "minimal",
+            HbaLevel::App => "app",
+        }
+    }
+}
+
+/// The method of the HBA rules pg_autoctl writes (`postgresql.auth_method`): one of
+/// `postgres::hba::METHODS`, or `skip` (none written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// No rules are written (`--skip-pg-hba`).
+    Skip,
+    /// Rules use this method.
+    Method(crate::postgres::hba::Method),
+}
+
+impl AuthMethod {
+    /// The method named `name`, or `skip`.
+    pub fn parse(name: &str) -> Option<AuthMethod> {
+        if name == "skip" {
+            return Some(AuthMethod::Skip);
+        }
+        crate::postgres::hba::Method::parse(name).map(AuthMethod::Method)
+    }
+
+    /// Its name in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Skip => "skip",
+            AuthMethod::Method(m) => m.as_str(),
+        }
+    }
+
+    /// The method rules use, if rules are written.
+    pub fn method(self) -> Option<crate::postgres::hba::Method> {
+        match self {
+            AuthMethod::Skip => None,
+            AuthMethod::Method(m) => Some(m),
+        }
+    }
+}
+
+/// The `[timeout]` section (seconds in the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// A primary that reached neither the monitor nor a standby for this long stops Postgres.
-    pub network_partition_timeout: u64,
+    pub network_partition_timeout: Duration,
     /// How long Postgres may fail to restart before the keeper reports it down.
-    pub postgresql_restart_failure_timeout: u64,
+    pub postgresql_restart_failure_timeout: Duration,
     /// How many restarts may fail before the keeper reports Postgres down.
-    pub postgresql_restart_failure_max_retries: u64,
+    pub postgresql_restart_failure_max_retries: u32,
     /// How long `perform` and `drop node` follow notifications by default.
-    pub listen_notifications_timeout: u64,
+    pub listen_notifications_timeout: Duration,
 }
 
 /// A node's configuration, typed.
@@ -681,13 +753,19 @@ impl Config {
         } else {
             None
         };
-        let timeout = |name: &str, monitor_default: u64| -> CliResult<u64> {
+        // a number within the key's range (checked by `validate`), as the type it is used as
+        let typed = |name: &str| -> CliResult<u32> {
+            u32::try_from(number(name)?)
+                .map_err(|_| CliError::bad_config(format!("{name} is out of range")))
+        };
+        let seconds = |name: &str, monitor_default: Duration| -> CliResult<Duration> {
             if keeper {
-                Ok(number(name)?.unsigned_abs())
+                Ok(Duration::from_secs(u64::from(typed(name)?)))
             } else {
                 Ok(monitor_default)
             }
         };
+        let defaults = Timeouts::default();
         Ok(Config {
             role,
             monitor,
@@ -697,7 +775,8 @@ impl Config {
                 "monitor".to_string()
             },
             group: if keeper {
-                i32::try_from(number("pg_autoctl.group")?).unwrap_or(0)
+                i32::try_from(typed("pg_autoctl.group")?)
+                    .map_err(|_| CliError::bad_config("pg_autoctl.group is out of range"))?
             } else {
                 0
             },
@@ -713,10 +792,13 @@ impl Config {
                 username: optional("postgresql.username")?.unwrap_or_default(),
                 dbname: required("postgresql.dbname")?,
                 host: optional("postgresql.host")?.unwrap_or_default(),
-                port: u16::try_from(number("postgresql.port")?).unwrap_or(5432),
+                port: u16::try_from(typed("postgresql.port")?)
+                    .map_err(|_| CliError::bad_config("postgresql.port is out of range"))?,
                 listen_addresses: required("postgresql.listen_addresses")?,
-                auth_method: required("postgresql.auth_method")?,
-                hba_level: required("postgresql.hba_level")?,
+                auth_method: AuthMethod::parse(&required("postgresql.auth_method")?)
+                    .ok_or_else(|| CliError::bad_config("postgresql.auth_method is invalid"))?,
+                hba_level: HbaLevel::parse(&required("postgresql.hba_level")?)
+                    .ok_or_else(|| CliError::bad_config("postgresql.hba_level is invalid"))?,
             },
             ssl: Ssl {
                 active: number("ssl.active")? == 1,
@@ -742,16 +824,23 @@ impl Config {
                 None
             },
             timeout: Timeouts {
-                network_partition_timeout: timeout("timeout.network_partition_timeout", 20)?,
-                postgresql_restart_failure_timeout: timeout(
+                network_partition_timeout: seconds(
+                    "timeout.network_partition_timeout",
+                    defaults.network_partition_timeout,
+                )?,
+                postgresql_restart_failure_timeout: seconds(
                     "timeout.postgresql_restart_failure_timeout",
-                    20,
+                    defaults.postgresql_restart_failure_timeout,
                 )?,
-                postgresql_restart_failure_max_retries: timeout(
-                    "timeout.postgresql_restart_failure_max_retries",
-                    3,
+                postgresql_restart_failure_max_retries: if keeper {
+                    typed("timeout.postgresql_restart_failure_max_retries")?
+                } else {
+                    defaults.postgresql_restart_failure_max_retries
+                },
+                listen_notifications_timeout: seconds(
+                    "timeout.listen_notifications_timeout",
+                    defaults.listen_notifications_timeout,
                 )?,
-                listen_notifications_timeout: timeout("timeout.listen_notifications_timeout", 60)?,
             },
         })
     }
@@ -784,8 +873,8 @@ impl Config {
         set("postgresql", "host", &self.pg.host);
         set("postgresql", "port", &self.pg.port.to_string());
         set("postgresql", "listen_addresses", &self.pg.listen_addresses);
-        set("postgresql", "auth_method", &self.pg.auth_method);
-        set("postgresql", "hba_level", &self.pg.hba_level);
+        set("postgresql", "auth_method", self.pg.auth_method.as_str());
+        set("postgresql", "hba_level", self.pg.hba_level.as_str());
         set("ssl", "active", if self.ssl.active { "1" } else { "0" });
         set("ssl", "sslmode", &self.ssl.sslmode);
         for (option, value) in [
@@ -812,20 +901,23 @@ impl Config {
             }
             let t = &self.timeout;
             for (option, value) in [
-                ("network_partition_timeout", t.network_partition_timeout),
+                (
+                    "network_partition_timeout",
+                    t.network_partition_timeout.as_secs(),
+                ),
                 ("prepare_promotion_catchup", 30),
                 ("prepare_promotion_walreceiver", 5),
                 (
                     "postgresql_restart_failure_timeout",
-                    t.postgresql_restart_failure_timeout,
+                    t.postgresql_restart_failure_timeout.as_secs(),
                 ),
                 (
                     "postgresql_restart_failure_max_retries",
-                    t.postgresql_restart_failure_max_retries,
+                    u64::from(t.postgresql_restart_failure_max_retries),
                 ),
                 (
                     "listen_notifications_timeout",
-                    t.listen_notifications_timeout,
+                    t.listen_notifications_timeout.as_secs(),
                 ),
             ] {
                 set("timeout", option, &value.to_string());
@@ -843,10 +935,10 @@ impl Config {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
-            network_partition_timeout: 20,
-            postgresql_restart_failure_timeout: 20,
+            network_partition_timeout: Duration::from_secs(20),
+            postgresql_restart_failure_timeout: Duration::from_secs(20),
             postgresql_restart_failure_max_retries: 3,
-            listen_notifications_timeout: 60,
+            listen_notifications_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -871,8 +963,8 @@ pub(crate) mod tests {
                 host: String::new(),
                 port: 5433,
                 listen_addresses: "*".to_string(),
-                auth_method: "trust".to_string(),
-                hba_level: "minimal".to_string(),
+                auth_method: AuthMethod::parse("trust").expect("a method"),
+                hba_level: HbaLevel::Minimal,
             },
             ssl: Ssl {
                 sslmode: "prefer".to_string(),
@@ -916,9 +1008,56 @@ port = 5432
         let config = Config::from_file(&ConfigFile { ini: parsed }).expect("config");
         assert_eq!(config.hostname, "10.0.0.1");
         assert_eq!(config.pg.dbname, "postgres");
-        assert_eq!(config.pg.hba_level, "minimal");
-        assert_eq!(config.timeout.network_partition_timeout, 20);
+        assert_eq!(config.pg.hba_level, HbaLevel::Minimal);
+        assert_eq!(
+            config.timeout.network_partition_timeout,
+            Duration::from_secs(20)
+        );
         assert!(!config.ssl.active);
+    }
+
+    #[test]
+    fn values_are_typed_when_read_and_written_back_as_2_0_spells_them() {
+        let mut file = sample().to_file();
+        for (name, value) in [
+            ("postgresql.auth_method", "scram-sha-256"),
+            ("postgresql.hba_level", "app"),
+            ("timeout.network_partition_timeout", "7"),
+            ("timeout.postgresql_restart_failure_max_retries", "0"),
+        ] {
+            let key = find_key(name, Role::Keeper).expect("key");
+            file.set(key, value).expect("valid");
+        }
+        let config = Config::from_file(&file).expect("typed");
+        assert_eq!(config.pg.auth_method.as_str(), "scram-sha-256");
+        assert!(config.pg.auth_method.method().is_some());
+        assert_eq!(config.pg.hba_level, HbaLevel::App);
+        assert_eq!(
+            config.timeout.network_partition_timeout,
+            Duration::from_secs(7)
+        );
+        assert_eq!(config.timeout.postgresql_restart_failure_max_retries, 0);
+        let text = config.to_file();
+        let key = find_key("postgresql.hba_level", Role::Keeper).expect("key");
+        assert_eq!(text.get(key).as_deref(), Some("app"));
+
+        // a value outside its type in the file is a configuration error (exit 2), not a
+        // default
+        for (name, value) in [
+            ("postgresql.hba_level", "everything"),
+            ("postgresql.auth_method", "magic"),
+            ("timeout.network_partition_timeout", "-5"),
+            ("postgresql.port", "70000"),
+            ("pg_autoctl.group", "-1"),
+        ] {
+            let mut ini = sample().to_file().ini;
+            let (section, option) = name.split_once('.').expect("section.option");
+            ini.with_section(Some(section)).set(option, value);
+            let err = Config::from_file(&ConfigFile { ini }).expect_err(name);
+            assert_eq!(err.exit, crate::exit::Exit::BadConfig, "{name}");
+        }
+        assert_eq!(AuthMethod::parse("skip"), Some(AuthMethod::Skip));
+        assert_eq!(AuthMethod::Skip.method(), None);
     }
 
     #[test]

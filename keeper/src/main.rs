@@ -7,9 +7,13 @@ mod config;
 mod db;
 mod exit;
 mod fsutil;
+#[cfg(test)]
+mod layering;
 mod logging;
 mod monitor;
 mod netinfo;
+mod node_setup;
+mod os_user;
 mod paths;
 mod postgres;
 mod service;

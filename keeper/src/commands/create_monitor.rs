@@ -16,6 +16,7 @@ use crate::cli::CreateMonitorArgs;
 use crate::config::{Config, Postgres, Role, Timeouts};
 use crate::exit::{CliError, CliResult, Exit};
 use crate::netinfo;
+use crate::node_setup::NodeContext;
 use crate::paths::NodePaths;
 use crate::postgres::hba::Address;
 use crate::postgres::local::LocalPg;
@@ -23,7 +24,6 @@ use crate::postgres::pgdata::{self, PgdataContents};
 use crate::postgres::programs::PgBin;
 use crate::postgres::server::StopMode;
 use crate::service;
-use crate::service::node::NodeContext;
 
 /// Runs `create monitor`.
 pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
@@ -80,7 +80,7 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
         pg: Postgres {
             pgdata: paths.pgdata.clone(),
             pg_ctl: bin.pg_ctl(),
-            username: super::current_user_name(),
+            username: crate::os_user::current_user_name(),
             dbname: "pg_auto_failover".to_string(),
             host: a.pghost.clone().unwrap_or_default(),
             port: a.pgport,
@@ -105,7 +105,7 @@ pub async fn run(a: CreateMonitorArgs) -> CliResult<()> {
     }
     println!(
         "{}",
-        service::local_monitor_uri(&node.config).to_uri_string()
+        crate::node_setup::local_monitor_uri(&node.config).to_uri_string()
     );
     if a.run {
         node.drop_local();

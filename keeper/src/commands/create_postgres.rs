@@ -11,7 +11,7 @@ use fsm::ReplicationState as S;
 use super::undo::Undo;
 use super::{pgdata_of, refuse_root};
 use crate::cli::{AuthArgs, CreatePostgresArgs, SslArgs};
-use crate::config::{Config, Postgres, Role, Ssl, Timeouts};
+use crate::config::{AuthMethod, Config, HbaLevel, Postgres, Role, Ssl, Timeouts};
 use crate::exit::{CliError, CliResult};
 use crate::monitor::uri::PgUri;
 use crate::monitor::{Monitor, MonitorError, Registration};
@@ -27,24 +27,20 @@ const REGISTER_RETRY: Duration = Duration::from_secs(60);
 
 /// The HBA method and level from `--auth` / `--skip-pg-hba`; one of them is required, as in
 /// 2.0.
-pub fn auth_choice(a: &AuthArgs) -> CliResult<(String, String)> {
+pub fn auth_choice(a: &AuthArgs) -> CliResult<(AuthMethod, HbaLevel)> {
     match (&a.auth, a.skip_pg_hba) {
-        (_, true) => Ok(("skip".to_string(), "skip".to_string())),
-        (Some(method), false) if method == "skip" => Ok(("skip".to_string(), "skip".to_string())),
-        (Some(method), false) => {
-            const METHODS: &[&str] = &[
-                "trust", "reject", "md5", "password", "scram-sha-256", "gss", "sspi", "ident",
-                "peer", "pam", "ldap", "radius", "cert",
-            ];
-            if METHODS.contains(&method.as_str()) {
-                Ok((method.clone(), "minimal".to_string()))
-            } else {
-                Err(CliError::bad_args(format!(
-                    "unknown authentication method \"{method}\" for --auth"
-                ))
-                .hint(format!("Use one of: {}, or --skip-pg-hba.", METHODS.join(", "))))
-            }
-        }
+        (_, true) => Ok((AuthMethod::Skip, HbaLevel::Skip)),
+        (Some(method), false) => match AuthMethod::parse(method) {
+            Some(AuthMethod::Skip) => Ok((AuthMethod::Skip, HbaLevel::Skip)),
+            Some(method) => Ok((method, HbaLevel::Minimal)),
+            None => Err(CliError::bad_args(format!(
+                "unknown authentication method \"{method}\" for --auth"
+            ))
+            .hint(format!(
+                "Use one of: {}, or --skip-pg-hba.",
+                crate::postgres::hba::METHODS.join(", ")
+            ))),
+        },
         (None, false) => Err(CliError::bad_args(
             "please use either --auth trust|md5|scram-sha-256|... or --skip-pg-hba",
         )
@@ -184,9 +180,9 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
     })?;
     let bin = PgBin::find(a.pgctl.as_deref())?;
     let (auth_method, mut hba_level) = auth_choice(&a.auth)?;
-    if a.pg_hba_lan && hba_level != "skip" {
+    if a.pg_hba_lan && hba_level != HbaLevel::Skip {
         // 2.0's "app" level: the application database is open to the whole LAN
-        hba_level = "app".to_string();
+        hba_level = HbaLevel::App;
     }
     let mut ssl = ssl_choice(&a.ssl)?;
     self_signed_files(&mut ssl, &a.ssl, &paths.pgdata);
@@ -223,7 +219,7 @@ pub async fn run(a: CreatePostgresArgs) -> CliResult<()> {
         .username
         .clone()
         .or_else(|| std::env::var("PGUSER").ok())
-        .unwrap_or_else(super::current_user_name);
+        .unwrap_or_else(crate::os_user::current_user_name);
     let mut config = Config {
         role: Role::Keeper,
         monitor: Some(monitor_uri.to_uri_string()),
@@ -402,7 +398,16 @@ mod tests {
             auth: None,
             skip_pg_hba: true,
         };
-        assert_eq!(auth_choice(&skip).expect("skip").1, "skip");
+        assert_eq!(
+            auth_choice(&skip).expect("skip"),
+            (AuthMethod::Skip, HbaLevel::Skip)
+        );
+        let md5 = AuthArgs {
+            auth: Some("md5".into()),
+            skip_pg_hba: false,
+        };
+        let (method, level) = auth_choice(&md5).expect("md5");
+        assert_eq!((method.as_str(), level), ("md5", HbaLevel::Minimal));
         let bad = AuthArgs {
             auth: Some("magic".into()),
             skip_pg_hba: false,

@@ -107,22 +107,7 @@ async fn feature(command: cli::FeatureCommand, enable: bool) -> CliResult<()> {
     }
 }
 
-/// The OS user this process runs as.
-pub fn current_user_name() -> String {
-    match nix::unistd::User::from_uid(nix::unistd::geteuid()) {
-        Ok(Some(user)) => user.name,
-        _ => String::new(),
-    }
-}
-
-/// Postgres cannot run as root, and neither does pg_autoctl.
-pub fn refuse_root() -> CliResult<()> {
-    if nix::unistd::geteuid().is_root() {
-        return Err(CliError::bad_args("pg_autoctl does not run as root")
-            .hint("Run it as the user that owns the Postgres data directory, e.g. sudo -u postgres pg_autoctl ..."));
-    }
-    Ok(())
-}
+use crate::os_user::refuse_root;
 
 /// `--pgdata`, or $PGDATA (clap fills it in), or an error saying so.
 pub fn pgdata_of(arg: &PgdataArg) -> CliResult<PathBuf> {
@@ -160,7 +145,7 @@ pub async fn connect_monitor(args: &MonitorArgs) -> CliResult<(Monitor, Option<C
     let uri = match (&args.monitor, &config) {
         (Some(uri), _) => uri.clone(),
         (None, Some(c)) if c.role == Role::Monitor => {
-            crate::service::local_monitor_uri(c).to_uri_string()
+            crate::node_setup::local_monitor_uri(c).to_uri_string()
         }
         (None, Some(c)) => c.monitor.clone().ok_or_else(|| {
             CliError::bad_config("this node has no monitor configured").hint("Use --monitor URI.")

@@ -211,7 +211,7 @@ pub async fn uri(a: ShowUriArgs) -> CliResult<()> {
     let monitor_uri = match (&a.monitor.monitor, &config) {
         (Some(uri), _) => uri.clone(),
         (None, Some(c)) if c.role == Role::Monitor => {
-            crate::service::local_monitor_uri(c).to_uri_string()
+            crate::node_setup::local_monitor_uri(c).to_uri_string()
         }
         (None, Some(c)) => c.monitor.clone().unwrap_or_default(),
         (None, None) => String::new(),
@@ -364,7 +364,7 @@ pub fn systemd(a: PgdataArg) -> CliResult<()> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "pg_autoctl".to_string());
     let home = std::env::var("HOME").unwrap_or_else(|_| "/".to_string());
-    let user = super::current_user_name();
+    let user = crate::os_user::current_user_name();
     let unit = systemd_unit(&exe, &home, &user, &paths.pgdata.display().to_string())
         .map_err(CliError::bad_args)?;
     println!("{unit}");

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::node_setup::NodeContext;
 use crate::paths::NodePaths;
 use crate::postgres::server::StopMode;
-use crate::service::node::NodeContext;
 
 /// What a `create` made so far.
 #[derive(Debug)]

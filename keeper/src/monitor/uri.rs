@@ -293,7 +293,7 @@ impl PgUri {
         let user = self
             .user
             .clone()
-            .unwrap_or_else(crate::commands::current_user_name);
+            .unwrap_or_else(crate::os_user::current_user_name);
         let dbname = self.dbname.clone().unwrap_or_else(|| user.clone());
         crate::postgres::passfile::lookup(&entries, host, port.unwrap_or(5432), &dbname, &user)
     }

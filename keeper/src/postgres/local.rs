@@ -53,7 +53,7 @@ fn local_credentials(
     dbname: &str,
 ) -> Vec<(String, Option<String>)> {
     let name = if user.is_empty() {
-        crate::commands::current_user_name()
+        crate::os_user::current_user_name()
     } else {
         user.to_string()
     };

@@ -120,11 +120,11 @@ impl Keeper {
     /// HBA rules for this node's own database user, and for the monitor's health checks.
     fn ensure_own_hba(&self) -> CliResult<()> {
         let config = &self.node.config;
-        let lan = (config.pg.hba_level == "app")
+        let lan = (config.pg.hba_level == crate::config::HbaLevel::App)
             .then(|| crate::netinfo::local_ip_towards(&config.hostname, config.pg.port))
             .flatten()
             .map(crate::netinfo::network_of);
-        let rules = super::node::own_hba_rules(config, lan)?;
+        let rules = crate::node_setup::own_hba_rules(config, lan)?;
         self.node.ensure_hba(&rules).map(|_| ())
     }
 

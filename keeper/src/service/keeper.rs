@@ -18,13 +18,13 @@ use fsm::keeper_loop::{
     HEARTBEAT_TIMEOUT_MS, Limits, Memory, Slots, tells_monitor_when_stopping, wake_after_ms,
 };
 
-use super::node::NodeContext;
 use super::signals::{StopRequest, Stopper};
 use super::turn::{self, KeeperIo, Observed, Step};
 use crate::config::Config;
 use crate::exit::{CliError, CliResult, Exit};
 use crate::monitor::uri::PgUri;
 use crate::monitor::{Heartbeat, Monitor, MonitorError, NodeAddress};
+use crate::node_setup::NodeContext;
 use crate::paths::NodePaths;
 use crate::postgres::local::{Observation, standby_name};
 use crate::postgres::server::StopMode;
@@ -397,10 +397,11 @@ impl KeeperIo for Keeper {
 
     fn limits(&self) -> Limits {
         let t = &self.node.config.timeout;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Limits {
-            network_partition_timeout_ms: t.network_partition_timeout.saturating_mul(1_000),
-            restart_max_retries: t.postgresql_restart_failure_max_retries,
-            restart_timeout_ms: t.postgresql_restart_failure_timeout.saturating_mul(1_000),
+            network_partition_timeout_ms: ms(t.network_partition_timeout),
+            restart_max_retries: u64::from(t.postgresql_restart_failure_max_retries),
+            restart_timeout_ms: ms(t.postgresql_restart_failure_timeout),
         }
     }
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use super::node::NodeContext;
 use super::signals::{StopRequest, Stopper};
 use crate::exit::CliResult;
 use crate::monitor::EXTENSION_VERSION;
+use crate::node_setup::NodeContext;
 use crate::postgres::server::StopMode;
 
 /// Runs the monitor's service until stopped.
@@ -77,7 +77,7 @@ async fn update_extension(node: &mut NodeContext) -> CliResult<()> {
 }
 
 async fn connect_listener(node: &NodeContext) -> Option<crate::monitor::Monitor> {
-    let uri = super::local_monitor_uri(&node.config);
+    let uri = crate::node_setup::local_monitor_uri(&node.config);
     let mut monitor = crate::monitor::Monitor::connect(&uri, "pg_autoctl listener")
         .await
         .map_err(|e| tracing::debug!(error = %e, "listener"))

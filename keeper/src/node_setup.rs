@@ -1,13 +1,15 @@
-//! One Postgres node as pg_autoctl manages it: its configuration, programs, server process and
-//! a lazily opened SQL connection, with the set-up steps shared by `create` and the service
-//! (initdb, our settings file, HBA rules).
+//! Setting up one Postgres node, as `create` and the service both do: its configuration,
+//! programs, server process and a lazily opened SQL connection, with the set-up steps (initdb,
+//! our settings file, HBA rules, the password file) and, for the monitor, the URI keepers use
+//! to reach it.
 
 use std::path::Path;
 
 use fsm::vocab::{Cidr, Host, PgIdentifier};
 
-use crate::config::{Config, Role};
+use crate::config::{AuthMethod, Config, HbaLevel, Role};
 use crate::exit::{CliError, CliResult, Exit};
+use crate::monitor::uri::PgUri;
 use crate::paths::NodePaths;
 use crate::postgres::conf::{self, NodeSettings, SslFiles};
 use crate::postgres::hba::{self, Address, Database, HbaRule, Method};
@@ -149,17 +151,17 @@ impl NodeContext {
     /// user), the superuser gets a random one, kept in the node's password file only.
     pub async fn initdb(&self) -> CliResult<()> {
         let pg = &self.config.pg;
-        let os_user = crate::commands::current_user_name();
-        let local_auth = if pg.auth_method == "trust" {
+        let os_user = crate::os_user::current_user_name();
+        let local_auth = if pg.auth_method.as_str() == "trust" {
             "trust"
         } else if pg.username.is_empty() || pg.username == os_user {
             "peer"
         } else {
             "scram-sha-256"
         };
-        let host_auth = match pg.auth_method.as_str() {
-            "" | "skip" => "scram-sha-256",
-            method => method,
+        let host_auth = match pg.auth_method {
+            AuthMethod::Skip => "scram-sha-256",
+            AuthMethod::Method(method) => method.as_str(),
         };
         let mut args = vec![
             "-D".to_string(),
@@ -178,7 +180,7 @@ impl NodeContext {
             || local_auth == "scram-sha-256";
         let pwfile = self.paths.passfile.with_file_name("initdb.pwfile");
         let password = if needs_password {
-            let password = super::super::postgres::scram::random_password().ok_or_else(|| {
+            let password = crate::postgres::scram::random_password().ok_or_else(|| {
                 CliError::new(Exit::Internal, "no randomness for the superuser's password")
             })?;
             crate::fsutil::write_atomically(&pwfile, format!("{password}\n").as_bytes(), 0o600)
@@ -296,10 +298,10 @@ impl NodeContext {
 
 /// The method of the HBA rules pg_autoctl writes; None when it writes none (`--skip-pg-hba`).
 fn hba_method(config: &Config) -> Option<Method> {
-    if config.pg.hba_level == "skip" {
+    if config.pg.hba_level == HbaLevel::Skip {
         return None;
     }
-    Method::parse(&config.pg.auth_method)
+    config.pg.auth_method.method()
 }
 
 /// `value` as a Postgres identifier, or a configuration error naming `what`.
@@ -366,6 +368,31 @@ pub fn own_hba_rules(config: &Config, lan: Option<Cidr>) -> CliResult<Vec<HbaRul
     Ok(rules)
 }
 
+/// The URI keepers use to reach the monitor described by `config` (a monitor's own
+/// configuration).
+pub fn local_monitor_uri(config: &Config) -> PgUri {
+    let host = if config.hostname.is_empty() {
+        "localhost".to_string()
+    } else {
+        config.hostname.clone()
+    };
+    let mut params = vec![("sslmode".to_string(), config.ssl.sslmode.clone())];
+    // as 2.0 does: the CA and CRL files go in every connection string pg_autoctl builds
+    if let Some(ca) = &config.ssl.ca_file {
+        params.push(("sslrootcert".to_string(), ca.clone()));
+    }
+    if let Some(crl) = &config.ssl.crl_file {
+        params.push(("sslcrl".to_string(), crl.clone()));
+    }
+    PgUri {
+        user: Some("autoctl_node".to_string()),
+        password: None,
+        hosts: vec![(host, Some(config.pg.port))],
+        dbname: Some("pg_auto_failover".to_string()),
+        params,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,8 +416,8 @@ mod tests {
                 host: String::new(),
                 port: 5432,
                 listen_addresses: "*".to_string(),
-                auth_method: "scram-sha-256".to_string(),
-                hba_level: "app".to_string(),
+                auth_method: AuthMethod::parse("scram-sha-256").expect("a method"),
+                hba_level: HbaLevel::App,
             },
             ssl: Ssl::default(),
             replication_password: None,
@@ -419,7 +446,7 @@ mod tests {
         );
         assert_eq!(own_hba_rules(&config, None).expect("rules").len(), 2);
         let mut skip = config.clone();
-        skip.pg.hba_level = "skip".to_string();
+        skip.pg.hba_level = HbaLevel::Skip;
         assert!(own_hba_rules(&skip, None).expect("rules").is_empty());
         // every host of a multi-host monitor URI may probe
         let mut two = config.clone();
