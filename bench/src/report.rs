@@ -234,8 +234,9 @@ impl Results {
             out,
             "\nThe client inserts one row every 50 ms through \
              `postgres://…,…/postgres?target_session_attrs=read-write` and counts a row only when \
-             its COMMIT is acknowledged; \"writes back\" is the time from the fault to the first \
-             acknowledged insert after it, and \"rows lost\" the acknowledged rows missing on the \
+             its COMMIT is acknowledged; \"writes back\" is the time from the fault to the \
+             acknowledgement of the first insert sent after it (a commit in flight at the fault \
+             and acknowledged a moment later does not count), and \"rows lost\" the acknowledged rows missing on the \
              primary afterwards.\n"
         );
         let _ = writeln!(out, "## Where we are slower\n");

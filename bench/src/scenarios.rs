@@ -123,7 +123,7 @@ fn failover_run(
         "writes to come back",
         WRITES_BACK_TIMEOUT,
         Duration::from_millis(10),
-        || writer.first_ack_after(fault_at),
+        || writer.first_ack_of_a_write_sent_after(fault_at),
     );
     // a few more writes after the recovery, then stop
     std::thread::sleep(Duration::from_millis(500));

@@ -52,6 +52,13 @@ impl Report {
     pub fn ids(&self) -> Vec<i64> {
         self.acks.iter().map(|a| a.id).collect()
     }
+
+    /// When the first write sent after `t` was acknowledged: a commit already in flight at
+    /// `t` and acknowledged just after it (by a primary that dies a moment later) does not
+    /// show that writes are back.
+    pub fn first_ack_of_a_write_sent_after(&self, t: Instant) -> Option<Instant> {
+        self.acks.iter().find(|a| a.sent > t).map(|a| a.at)
+    }
 }
 
 /// The table the writers write into; created by [`prepare`].
@@ -105,6 +112,12 @@ impl Writer {
     pub fn first_ack_after(&self, t: Instant) -> Option<Instant> {
         let report = self.report.lock().unwrap_or_else(|p| p.into_inner());
         report.acks.iter().map(|a| a.at).find(|at| *at > t)
+    }
+
+    /// [`Report::first_ack_of_a_write_sent_after`], so far.
+    pub fn first_ack_of_a_write_sent_after(&self, t: Instant) -> Option<Instant> {
+        let report = self.report.lock().unwrap_or_else(|p| p.into_inner());
+        report.first_ack_of_a_write_sent_after(t)
     }
 
     /// How many writes were acknowledged so far.
@@ -336,6 +349,27 @@ mod tests {
         assert!(check_no_split_brain(split, 1).is_err());
         let three = vec![ack("a", 1, t), ack("b", 2, t), ack("c", 3, t)];
         assert!(check_no_split_brain(three, 1).is_err());
+    }
+
+    #[test]
+    fn writes_are_back_with_the_first_write_sent_after_the_fault() {
+        let t = Instant::now();
+        let fault = t + Duration::from_millis(10);
+        // in flight at the fault, acknowledged 2 ms after it
+        let mut in_flight = ack("a", 12, t);
+        in_flight.sent = t + Duration::from_millis(8);
+        let report = Report {
+            acks: vec![ack("a", 5, t), in_flight, ack("b", 2_000, t)],
+            errors: 0,
+        };
+        assert_eq!(
+            report.first_ack_of_a_write_sent_after(fault),
+            Some(t + Duration::from_millis(2_000))
+        );
+        assert_eq!(
+            report.first_ack_of_a_write_sent_after(t + Duration::from_secs(3)),
+            None
+        );
     }
 
     #[test]
