@@ -20,6 +20,8 @@ pub enum ErrorClass {
     ObjectInUse,
     /// 0A000 feature_not_supported.
     FeatureNotSupported,
+    /// 23505 unique_violation: the node's host and port, name or id is taken.
+    UniqueViolation,
     /// XX000 internal_error.
     Internal,
 }
@@ -55,6 +57,14 @@ pub enum FsmError {
         /// What to do about it.
         hint: Option<String>,
     },
+    /// What the request names is taken by another node.
+    #[error("{message}")]
+    AlreadyExists {
+        /// What is taken, by whom.
+        message: String,
+        /// What to do about it.
+        hint: Option<String>,
+    },
     /// A formation that does not exist.
     #[error("formation {} does not exist", crate::vocab::shown(.formation_id))]
     FormationNotFound {
@@ -85,6 +95,7 @@ impl FsmError {
             FsmError::InvalidValue { .. } => ErrorClass::InvalidParameterValue,
             FsmError::NotInPrerequisiteState { .. } => ErrorClass::ObjectNotInPrerequisiteState,
             FsmError::RetryLater { .. } => ErrorClass::ObjectInUse,
+            FsmError::AlreadyExists { .. } => ErrorClass::UniqueViolation,
             FsmError::FormationNotFound { .. } | FsmError::EmptyGroup { .. } => {
                 ErrorClass::InvalidObjectDefinition
             }
@@ -96,9 +107,9 @@ impl FsmError {
     /// A hint for the user, when there is one.
     pub fn hint(&self) -> Option<&str> {
         match self {
-            FsmError::NotInPrerequisiteState { hint, .. } | FsmError::RetryLater { hint, .. } => {
-                hint.as_deref()
-            }
+            FsmError::NotInPrerequisiteState { hint, .. }
+            | FsmError::RetryLater { hint, .. }
+            | FsmError::AlreadyExists { hint, .. } => hint.as_deref(),
             FsmError::FormationNotFound { .. } => Some(
                 "Create it first with pg_autoctl create formation, or use the 'default' formation.",
             ),

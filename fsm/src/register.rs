@@ -47,6 +47,54 @@ pub struct Plan {
     pub set_dbname: Option<String>,
 }
 
+/// What a new node's registration could collide with, as the store found it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// The node registered at the same host and port (its label) and its formation.
+    pub endpoint: Option<(String, String)>,
+    /// The requested name is taken in the formation.
+    pub name: bool,
+    /// The requested node id is taken.
+    pub node_id: bool,
+}
+
+/// Refuses a registration whose host and port, name or node id is taken (23505); nothing is
+/// stored then.
+pub fn check_unique(
+    request: &Registration,
+    formation_id: &str,
+    taken: &Taken,
+) -> Result<(), FsmError> {
+    if let Some((label, other)) = &taken.endpoint {
+        return Err(FsmError::AlreadyExists {
+            message: format!(
+                "node {}:{} is already registered as {label} in formation \"{other}\"",
+                request.host, request.port
+            ),
+            hint: Some(
+                "Remove it first (pg_autoctl drop node), or register another host or port."
+                    .to_string(),
+            ),
+        });
+    }
+    if !request.name.is_empty() && taken.name {
+        return Err(FsmError::AlreadyExists {
+            message: format!(
+                "a node named \"{}\" is already registered in formation \"{formation_id}\"",
+                request.name
+            ),
+            hint: Some("Choose another --name.".to_string()),
+        });
+    }
+    if request.desired_node_id > 0 && taken.node_id {
+        return Err(FsmError::AlreadyExists {
+            message: format!("node id {} is already in use", request.desired_node_id),
+            hint: None,
+        });
+    }
+    Ok(())
+}
+
 /// Decides group and initial state for a new node. `formation_node_count` counts every node of
 /// the formation; `group` holds group 0 as it is before the node joins.
 pub fn plan(

@@ -1232,3 +1232,46 @@ fn health_probe_verdict_is_used_by_the_rules() {
     proceed(&mut g, 2).expect("decides");
     assert!(assigned(&g).is_empty());
 }
+
+#[test]
+fn a_taken_endpoint_name_or_id_refuses_the_registration_with_23505() {
+    use crate::register::{Taken, check_unique};
+    let mut request = registration(100);
+    request.name = "east".to_string();
+    request.desired_node_id = 7;
+    assert_eq!(check_unique(&request, "default", &Taken::default()), Ok(()));
+
+    let endpoint = Taken {
+        endpoint: Some(("node 1 \"node_1\"".to_string(), "other".to_string())),
+        ..Taken::default()
+    };
+    let err = check_unique(&request, "default", &endpoint).expect_err("endpoint taken");
+    assert_eq!(err.class(), crate::error::ErrorClass::UniqueViolation);
+    assert_eq!(crate::protocol::sqlstate(err.class()), "23505");
+    assert!(err.to_string().contains("in formation \"other\""), "{err}");
+    assert!(err.hint().is_some());
+
+    let name = Taken {
+        name: true,
+        ..Taken::default()
+    };
+    let err = check_unique(&request, "default", &name).expect_err("name taken");
+    assert_eq!(
+        err.to_string(),
+        "a node named \"east\" is already registered in formation \"default\""
+    );
+    // an empty name lets the monitor choose one: never taken
+    request.name = String::new();
+    assert_eq!(check_unique(&request, "default", &name), Ok(()));
+
+    let id = Taken {
+        node_id: true,
+        ..Taken::default()
+    };
+    assert_eq!(
+        check_unique(&request, "default", &id).map_err(|e| e.to_string()),
+        Err("node id 7 is already in use".to_string())
+    );
+    request.desired_node_id = -1;
+    assert_eq!(check_unique(&request, "default", &id), Ok(()));
+}

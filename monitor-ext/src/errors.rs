@@ -23,19 +23,17 @@ pub fn raise(report: ErrorReport) -> ! {
     unreachable!("an ERROR report does not return")
 }
 
-/// The SQLSTATE of a state machine refusal.
+/// The SQLSTATE of a state machine refusal: the code `fsm::protocol::sqlstate` names (the
+/// one list both sides read), packed as Postgres packs it (`MAKE_SQLSTATE`).
 pub fn sqlstate(class: ErrorClass) -> PgSqlErrorCode {
-    match class {
-        ErrorClass::InvalidParameterValue => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        ErrorClass::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-        ErrorClass::InvalidObjectDefinition => PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
-        ErrorClass::ObjectNotInPrerequisiteState => {
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-        }
-        ErrorClass::ObjectInUse => PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
-        ErrorClass::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-        ErrorClass::Internal => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-    }
+    let packed = fsm::protocol::sqlstate(class)
+        .bytes()
+        .take(5)
+        .enumerate()
+        .fold(0_i32, |code, (i, c)| {
+            code | ((i32::from(c.wrapping_sub(b'0')) & 0x3F) << (6 * i))
+        });
+    PgSqlErrorCode::from(packed)
 }
 
 /// Raises a state machine refusal as an ERROR.

@@ -241,6 +241,7 @@ pub const fn sqlstate(class: ErrorClass) -> &'static str {
         ErrorClass::ObjectNotInPrerequisiteState => "55000",
         ErrorClass::ObjectInUse => OBJECT_IN_USE,
         ErrorClass::FeatureNotSupported => "0A000",
+        ErrorClass::UniqueViolation => "23505",
         ErrorClass::Internal => "XX000",
     }
 }

@@ -181,6 +181,7 @@ fn names_and_error_codes() {
         ErrorClass::InvalidObjectDefinition,
         ErrorClass::ObjectNotInPrerequisiteState,
         ErrorClass::FeatureNotSupported,
+        ErrorClass::UniqueViolation,
         ErrorClass::Internal,
     ] {
         assert!(!is_retryable(sqlstate(class)), "{class:?}");

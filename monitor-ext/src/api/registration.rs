@@ -50,35 +50,13 @@ pub(crate) fn register_node(args: &Args) -> pg_sys::Datum {
     let mut formation = store::formation_or_raise(&formation_id);
     let formation_count = store::formation_nodes(&formation_id).len();
 
-    if let Some((existing, other)) = store::node_by_host(&host, port) {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-            format!(
-                "node {host}:{port} is already registered as {} in formation \"{other}\"",
-                existing.label()
-            ),
-            Some(
-                "Remove it first (pg_autoctl drop node), or register another host or port."
-                    .to_string(),
-            ),
-        ));
-    }
-    if !name.is_empty() && store::node_by_name(&formation_id, &name).is_some() {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-            format!(
-                "a node named \"{name}\" is already registered in formation \"{formation_id}\""
-            ),
-            Some("Choose another --name.".to_string()),
-        ));
-    }
-    if desired_node_id > 0 && store::node_by_id(desired_node_id).is_some() {
-        raise(sql_error(
-            PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-            format!("node id {desired_node_id} is already in use"),
-            None,
-        ));
-    }
+    let taken = register::Taken {
+        endpoint: store::node_by_host(&host, port)
+            .map(|(existing, other)| (existing.label(), other)),
+        name: !name.is_empty() && store::node_by_name(&formation_id, &name).is_some(),
+        node_id: desired_node_id > 0 && store::node_by_id(desired_node_id).is_some(),
+    };
+    or_raise(register::check_unique(&request, &formation_id, &taken));
 
     let mut decision = Decision::load_locked(&formation_id, 0);
     let plan = or_raise(register::plan(
