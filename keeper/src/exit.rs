@@ -30,7 +30,8 @@ pub enum Exit {
     ExtensionMissing = 13,
 }
 
-/// A command's failure: what went wrong, what to do, and the exit code.
+/// A command's failure: what went wrong, what to do, the exit code, and the error that
+/// caused it (kept whole: `--verbose` logs the chain at the binary's edge).
 #[derive(Debug)]
 pub struct CliError {
     /// The exit code.
@@ -39,6 +40,8 @@ pub struct CliError {
     pub message: String,
     /// What to do about it.
     pub hint: Option<String>,
+    /// The error this one reports, if any.
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl CliError {
@@ -48,7 +51,14 @@ impl CliError {
             exit,
             message: message.into(),
             hint: None,
+            cause: None,
         }
+    }
+
+    /// Keeps `cause`, the error this one reports.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
     }
 
     /// Bad arguments (exit 1).
@@ -85,7 +95,31 @@ impl fmt::Display for CliError {
     }
 }
 
-impl std::error::Error for CliError {}
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The result of a command.
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_is_kept_and_context_does_not_lose_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = CliError::new(Exit::Pgctl, "/data: denied")
+            .caused_by(io)
+            .context("writing the standby settings");
+        assert_eq!(e.message, "writing the standby settings: /data: denied");
+        let cause = std::error::Error::source(&e).expect("a cause");
+        assert_eq!(cause.to_string(), "denied");
+        let chain = format!("{:?}", anyhow::Error::new(e));
+        assert!(chain.contains("Caused by"), "{chain}");
+    }
+}

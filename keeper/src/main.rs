@@ -48,21 +48,30 @@ fn main() {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => fail(&CliError::new(
-            Exit::Internal,
-            format!("cannot start the async runtime: {e}"),
-        )),
+        Err(e) => fail(
+            CliError::new(
+                Exit::Internal,
+                format!("cannot start the async runtime: {e}"),
+            )
+            .caused_by(e),
+        ),
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(()) => {}
-        Err(e) => fail(&e),
+        Err(e) => fail(e),
     }
 }
 
-fn fail(e: &CliError) -> ! {
+/// Ends the program with `e`: its message and hint as 2.0 prints them, its exit code, and,
+/// with `--verbose`, the whole chain of causes in the log.
+fn fail(e: CliError) -> ! {
     eprintln!("ERROR: {}", e.message);
     if let Some(hint) = &e.hint {
         eprintln!("HINT: {hint}");
     }
-    std::process::exit(e.exit as i32);
+    let code = e.exit as i32;
+    if std::error::Error::source(&e).is_some() {
+        tracing::debug!("{:?}", anyhow::Error::new(e));
+    }
+    std::process::exit(code);
 }

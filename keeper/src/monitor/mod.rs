@@ -88,19 +88,24 @@ impl MonitorError {
 
 impl From<MonitorError> for CliError {
     fn from(error: MonitorError) -> CliError {
-        match error {
+        let reported = match &error {
             // 2.0: a request the monitor refuses exits 1; scripts read 1 as "refused"
-            MonitorError::Refused { message, hint, .. } => CliError {
-                exit: Exit::BadArgs,
-                message: format!("the monitor refused: {message}"),
-                hint,
-            },
-            MonitorError::Extension { message } => CliError::new(Exit::ExtensionMissing, message),
+            MonitorError::Refused { message, hint, .. } => {
+                let e = CliError::new(Exit::BadArgs, format!("the monitor refused: {message}"));
+                match hint {
+                    Some(hint) => e.hint(hint.clone()),
+                    None => e,
+                }
+            }
+            MonitorError::Extension { message } => {
+                CliError::new(Exit::ExtensionMissing, message.clone())
+            }
             MonitorError::Connect { .. } => CliError::new(Exit::Monitor, error.to_string()).hint(
                 "Check the monitor URI (pg_autoctl config get pg_autoctl.monitor) and that the monitor is running and reachable.",
             ),
             other => CliError::new(Exit::Monitor, other.to_string()),
-        }
+        };
+        reported.caused_by(error)
     }
 }
 

@@ -587,5 +587,5 @@ impl Keeper {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> CliError {
-    CliError::new(Exit::Pgctl, format!("{}: {e}", path.display()))
+    CliError::new(Exit::Pgctl, format!("{}: {e}", path.display())).caused_by(e)
 }
