@@ -51,15 +51,17 @@ pub fn register_nodes(cluster: &Cluster, count: usize) {
 /// expressions.
 fn heartbeat_call(formation: &str, node_id: &str) -> String {
     use fsm::protocol::api::node_active as f;
-    let mut args = [""; f::FUNCTION.args.len()];
-    args[f::FORMATION_ID.index] = formation;
-    args[f::NODE_ID.index] = node_id;
-    args[f::GROUP_ID.index] = "0";
-    args[f::CURRENT_GROUP_ROLE.index] = "'single'";
-    args[f::CURRENT_PG_IS_RUNNING.index] = "true";
-    args[f::CURRENT_TLI.index] = "1";
-    args[f::CURRENT_LSN.index] = "'0/1000000'";
-    args[f::CURRENT_REP_STATE.index] = "''";
+    let args = f::Arguments {
+        formation_id: formation,
+        node_id,
+        group_id: "0",
+        current_group_role: "'single'",
+        current_pg_is_running: "true",
+        current_tli: "1",
+        current_lsn: "'0/1000000'",
+        current_rep_state: "''",
+    }
+    .in_order();
     format!("pgautofailover.{}({})", f::FUNCTION.name, args.join(", "))
 }
 

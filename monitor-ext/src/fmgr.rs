@@ -333,53 +333,28 @@ pub trait ArgType: WireType {
     fn read(args: &Args, i: usize) -> Option<Self::Value>;
 }
 
-impl ArgType for types::Text {
-    type Value = String;
-    fn read(args: &Args, i: usize) -> Option<String> {
-        args.opt_text(i)
-    }
+/// Reads each catalogue type with the accessor of its Rust value.
+macro_rules! arg_types {
+    ($($marker:ident => $value:ty, $read:ident;)*) => {
+        $(
+            impl ArgType for types::$marker {
+                type Value = $value;
+                fn read(args: &Args, i: usize) -> Option<$value> {
+                    args.$read(i)
+                }
+            }
+        )*
+    };
 }
 
-impl ArgType for types::Name {
-    type Value = String;
-    fn read(args: &Args, i: usize) -> Option<String> {
-        args.opt_name(i)
-    }
-}
-
-impl ArgType for types::Int {
-    type Value = i32;
-    fn read(args: &Args, i: usize) -> Option<i32> {
-        args.opt_i32(i)
-    }
-}
-
-impl ArgType for types::BigInt {
-    type Value = i64;
-    fn read(args: &Args, i: usize) -> Option<i64> {
-        args.opt_i64(i)
-    }
-}
-
-impl ArgType for types::Bool {
-    type Value = bool;
-    fn read(args: &Args, i: usize) -> Option<bool> {
-        args.opt_bool(i)
-    }
-}
-
-impl ArgType for types::PgLsn {
-    type Value = u64;
-    fn read(args: &Args, i: usize) -> Option<u64> {
-        args.opt_lsn(i)
-    }
-}
-
-impl ArgType for types::State {
-    type Value = ReplicationState;
-    fn read(args: &Args, i: usize) -> Option<ReplicationState> {
-        args.opt_state(i)
-    }
+arg_types! {
+    Text => String, opt_text;
+    Name => String, opt_name;
+    Int => i32, opt_i32;
+    BigInt => i64, opt_i64;
+    Bool => bool, opt_bool;
+    PgLsn => u64, opt_lsn;
+    State => ReplicationState, opt_state;
 }
 
 thread_local! {

@@ -161,15 +161,17 @@ impl ScriptedKeeper {
     /// Like [`ScriptedKeeper::heartbeat`], returning the error.
     pub fn try_heartbeat(&mut self, client: &mut Client) -> Result<String, postgres::Error> {
         use fsm::protocol::api::node_active as f;
-        let mut params: [&(dyn postgres::types::ToSql + Sync); f::FUNCTION.args.len()] = [&0; _];
-        params[f::FORMATION_ID.index] = &self.formation;
-        params[f::NODE_ID.index] = &self.node_id;
-        params[f::GROUP_ID.index] = &self.group_id;
-        params[f::CURRENT_GROUP_ROLE.index] = &self.current;
-        params[f::CURRENT_PG_IS_RUNNING.index] = &self.pg_is_running;
-        params[f::CURRENT_TLI.index] = &self.tli;
-        params[f::CURRENT_LSN.index] = &self.lsn;
-        params[f::CURRENT_REP_STATE.index] = &"";
+        let params = f::Arguments::<&(dyn postgres::types::ToSql + Sync)> {
+            formation_id: &self.formation,
+            node_id: &self.node_id,
+            group_id: &self.group_id,
+            current_group_role: &self.current,
+            current_pg_is_running: &self.pg_is_running,
+            current_tli: &self.tli,
+            current_lsn: &self.lsn,
+            current_rep_state: &"",
+        }
+        .in_order();
         let sql = format!(
             "SELECT assigned_group_state::text FROM {}",
             f::FUNCTION.call()

@@ -237,6 +237,44 @@ pub mod node_active {
             Column::new("assigned_replication_quorum", SqlType::Bool),
         ],
     };
+
+    /// The arguments of one call, by name, as values of any one type (SQL parameters, SQL
+    /// expressions); [`Arguments::in_order`] places them where the declaration puts them.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Arguments<T> {
+        /// `formation_id`.
+        pub formation_id: T,
+        /// `node_id`.
+        pub node_id: T,
+        /// `group_id`.
+        pub group_id: T,
+        /// `current_group_role`.
+        pub current_group_role: T,
+        /// `current_pg_is_running`.
+        pub current_pg_is_running: T,
+        /// `current_tli`.
+        pub current_tli: T,
+        /// `current_lsn`.
+        pub current_lsn: T,
+        /// `current_rep_state`.
+        pub current_rep_state: T,
+    }
+
+    impl<T: Copy> Arguments<T> {
+        /// The values in the declared order.
+        pub fn in_order(self) -> [T; 8] {
+            let mut out = [self.formation_id; 8];
+            out[NODE_ID.index] = self.node_id;
+            out[GROUP_ID.index] = self.group_id;
+            out[CURRENT_GROUP_ROLE.index] = self.current_group_role;
+            out[CURRENT_PG_IS_RUNNING.index] = self.current_pg_is_running;
+            out[CURRENT_TLI.index] = self.current_tli;
+            out[CURRENT_LSN.index] = self.current_lsn;
+            out[CURRENT_REP_STATE.index] = self.current_rep_state;
+            out[FORMATION_ID.index] = self.formation_id;
+            out
+        }
+    }
 }
 
 /// `pgautofailover.update_node_metadata` (C symbol `pgaf_update_node_metadata`).

@@ -62,48 +62,36 @@ impl SqlType {
 pub mod types {
     use super::{SqlType, WireType};
 
-    /// `text`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Text;
-    /// `name`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Name;
-    /// `int`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Int;
-    /// `bigint`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct BigInt;
-    /// `bool`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Bool;
-    /// `pg_lsn`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct PgLsn;
-    /// `pgautofailover.replication_state`.
-    #[derive(Debug, Clone, Copy)]
-    pub struct State;
+    /// Declares marker types and the SQL type each stands for.
+    macro_rules! markers {
+        ($($(#[$doc:meta])* $name:ident => $sql:ident,)*) => {
+            $(
+                $(#[$doc])*
+                #[derive(Debug, Clone, Copy)]
+                pub struct $name;
 
-    impl WireType for Text {
-        const SQL: SqlType = SqlType::Text;
+                impl WireType for $name {
+                    const SQL: SqlType = SqlType::$sql;
+                }
+            )*
+        };
     }
-    impl WireType for Name {
-        const SQL: SqlType = SqlType::Name;
-    }
-    impl WireType for Int {
-        const SQL: SqlType = SqlType::Int;
-    }
-    impl WireType for BigInt {
-        const SQL: SqlType = SqlType::BigInt;
-    }
-    impl WireType for Bool {
-        const SQL: SqlType = SqlType::Bool;
-    }
-    impl WireType for PgLsn {
-        const SQL: SqlType = SqlType::PgLsn;
-    }
-    impl WireType for State {
-        const SQL: SqlType = SqlType::State;
+
+    markers! {
+        /// `text`.
+        Text => Text,
+        /// `name`.
+        Name => Name,
+        /// `int`.
+        Int => Int,
+        /// `bigint`.
+        BigInt => BigInt,
+        /// `bool`.
+        Bool => Bool,
+        /// `pg_lsn`.
+        PgLsn => PgLsn,
+        /// `pgautofailover.replication_state`.
+        State => State,
     }
 }
 

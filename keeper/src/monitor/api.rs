@@ -357,17 +357,18 @@ impl Monitor {
                 s
             }
         };
-        use api::node_active as f;
         let state = h.state.as_str();
-        let mut params: [&(dyn ToSql + Sync); f::FUNCTION.args.len()] = [&0; _];
-        params[f::FORMATION_ID.index] = &h.formation;
-        params[f::NODE_ID.index] = &h.node_id;
-        params[f::GROUP_ID.index] = &h.group_id;
-        params[f::CURRENT_GROUP_ROLE.index] = &state;
-        params[f::CURRENT_PG_IS_RUNNING.index] = &h.pg_is_running;
-        params[f::CURRENT_TLI.index] = &h.tli;
-        params[f::CURRENT_LSN.index] = &h.lsn;
-        params[f::CURRENT_REP_STATE.index] = &h.sync_state;
+        let params = api::node_active::Arguments::<&(dyn ToSql + Sync)> {
+            formation_id: &h.formation,
+            node_id: &h.node_id,
+            group_id: &h.group_id,
+            current_group_role: &state,
+            current_pg_is_running: &h.pg_is_running,
+            current_tli: &h.tli,
+            current_lsn: &h.lsn,
+            current_rep_state: &h.sync_state,
+        }
+        .in_order();
         let rows = Monitor::bounded(self.client.query(&statement, &params)).await?;
         let row = rows
             .first()

@@ -30,8 +30,8 @@ use crate::postgres::local::{Observation, standby_name};
 use crate::postgres::server::StopMode;
 use crate::state::{KeeperState, unix_now};
 
-/// How long one call besides the heartbeat (listing the other nodes) may take.
-const CALL_TIMEOUT: Duration = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
+/// How long listing the other nodes (and applying their HBA rules and slots) may take.
+const LIST_OTHERS_TIMEOUT: Duration = Duration::from_millis(HEARTBEAT_TIMEOUT_MS);
 
 /// The keeper of one node.
 pub struct Keeper {
@@ -483,7 +483,7 @@ impl KeeperIo for Keeper {
     }
 
     async fn refresh_others(&mut self, slots: Slots) -> CliResult<()> {
-        match tokio::time::timeout(CALL_TIMEOUT, self.refresh(slots)).await {
+        match tokio::time::timeout(LIST_OTHERS_TIMEOUT, self.refresh(slots)).await {
             Ok(result) => result,
             Err(_) => {
                 self.monitor = None;
