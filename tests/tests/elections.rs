@@ -152,7 +152,8 @@ fn a_promotion_right_after_a_failover_ends_with_the_promoted_node_writable() {
         );
         // SAFETY: resuming the keeper paused above
         unsafe { libc::kill(keeper, libc::SIGCONT) };
-        old_primary_reported.unwrap_or_else(|e| panic!("{e}: {}", cluster.states()));
+        old_primary_reported
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", cluster.states(), cluster.logs()));
         // every node that reports its LSN for the election is on timeline 2: the first
         // failover's, which all of them followed (and nothing else exists)
         let mut seen = Vec::new();
